@@ -1,0 +1,119 @@
+"""The executor plug point: where trainings run.
+
+The study driver owns the storage; executors only run jobs and hand results back.
+A *job* is one trial's config with one or more replicate slots; the slots of one job
+run in sequence in one worker (``replicates_parallel: false``), while a study with
+``replicates_parallel: true`` submits one job per replicate so they spread over workers.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class ReplicateSlot:
+    index: int
+    attempt: int
+    seed: int
+
+
+@dataclass
+class Job:
+    """Work for one worker.
+
+    Attributes:
+        job_id: unique within a run.
+        trial: trial number.
+        config: the hyperparameter config.
+        slots: replicates to run, in order.
+        task: import path ``"package.module:attribute"``; the serial and simulated
+            executors also accept a task object.
+        workdir: directory for this trial's files (checkpoints, outputs).
+        mc_dropout: Monte-Carlo dropout passes the task should use (0 = off).
+        study: study name (for logs and paths).
+    """
+
+    job_id: str
+    trial: int
+    config: dict
+    slots: list
+    task: Any
+    workdir: str = "."
+    mc_dropout: int = 0
+    study: str = "study"
+
+
+@dataclass
+class ReplicateResult:
+    """Outcome of one slot. ``status``: "ok" (finite loss), "failed" (raised or NaN/inf,
+    ``error`` says why) or "lost" (the worker died; the driver re-queues it)."""
+
+    job_id: str
+    trial: int
+    index: int
+    attempt: int
+    seed: int
+    status: str
+    loss: Optional[float] = None
+    metrics: dict = field(default_factory=dict)
+    runtime: Optional[float] = None
+    error: Optional[str] = None
+    reports: list = field(default_factory=list)   # [(step, {metric: value})]
+    worker: Optional[str] = None
+    started: Optional[float] = None                # executor clock
+    finished: Optional[float] = None
+
+
+class Executor(ABC):
+    """Runs jobs asynchronously. The driver loop is::
+
+        while ...:
+            for r in ex.poll(timeout): store(r)
+            while ex.free_slots() > 0: ex.submit(next_job())
+    """
+
+    name: str = "base"
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start workers (idempotent)."""
+
+    @property
+    @abstractmethod
+    def n_workers(self) -> int:
+        """How many jobs may run at once."""
+
+    @abstractmethod
+    def n_running(self) -> int:
+        """Jobs submitted and not yet fully reported."""
+
+    def free_slots(self) -> int:
+        return max(self.n_workers - self.n_running(), 0)
+
+    @abstractmethod
+    def submit(self, job: Job) -> None:
+        """Start ``job`` on a free worker (call only when ``free_slots() > 0``)."""
+
+    @abstractmethod
+    def poll(self, timeout: float = 0.0) -> list[ReplicateResult]:
+        """Results finished since the last poll; waits up to ``timeout`` seconds (of this
+        executor's clock) for at least one when none is ready."""
+
+    @abstractmethod
+    def shutdown(self, cancel: bool = True) -> None:
+        """Stop workers; with ``cancel`` running jobs are abandoned (their replicates stay
+        RUNNING in storage and are re-queued on resume)."""
+
+    def time(self) -> float:
+        """This executor's clock (wall time; virtual for the simulated executor)."""
+        import time as _t
+        return _t.time()
+
+    def __enter__(self) -> "Executor":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown(cancel=True)

@@ -1,0 +1,49 @@
+"""The strategy plug point: what to try next.
+
+A strategy is a pure function of (observations, pending, n, rng). It keeps no state
+between calls that is not re-derivable from its arguments, so resuming a study is:
+reopen the storage, rebuild the observations, call ``propose`` again. Nothing is pickled.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..space import Space
+from ..trial import Observations
+
+
+class Strategy(ABC):
+    """Base class. Subclasses set ``name`` and implement ``propose``.
+
+    Args:
+        space: the search space.
+        **options: strategy-specific options (validated by the subclass; unknown ones
+            raise ``ValueError`` naming the option).
+    """
+
+    name: str = "base"
+
+    def __init__(self, space: Space, **options: Any):
+        self.space = space
+        if options:
+            raise ValueError(f"strategy '{self.name}': unknown option(s) {sorted(options)}")
+
+    @abstractmethod
+    def propose(self, observations: Observations, pending: Sequence[Mapping[str, Any]], n: int,
+                rng: np.random.Generator) -> list[dict]:
+        """Return ``n`` distinct valid configs, none equal (after rounding) to an evaluated,
+        failed or pending config when the space allows it.
+
+        Args:
+            observations: finished configs with their aggregate objective (minimised).
+            pending: configs being evaluated now (their replicates are not all finished).
+            n: number of configs wanted.
+            rng: the only source of randomness.
+        """
+
+    def is_exhausted(self, observations: Observations, pending: Sequence[Mapping[str, Any]]) -> bool:
+        """True when there is nothing left to propose (e.g. a finished grid)."""
+        return False

@@ -1,0 +1,176 @@
+"""The task plug point: one training of one config.
+
+A task is any object with ``search_space() -> Space`` and ``run(config, ctx) -> float |
+dict`` (a dict holds "loss" plus metrics), or a subclass of :class:`Task`. Workers import
+tasks by path (``"uqhpo.apps.template:task"``), never by pickled closure. A plain
+function ``f(config, seed)`` or ``f(config, ctx)`` is accepted too (see :func:`as_task`).
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .space import Space
+
+
+class Task:
+    """Base class of a training task. Subclasses override ``search_space`` and ``run``."""
+
+    def search_space(self) -> Space:
+        raise NotImplementedError(f"{type(self).__name__} defines no search space")
+
+    def run(self, config: dict, ctx: "TrialContext") -> float | dict:
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Validate inputs before a study starts (e.g. the data file exists); raise
+        ``ValueError`` / ``FileNotFoundError`` with a one-line message naming the file."""
+
+
+@dataclass
+class TrialContext:
+    """What a training gets besides its config.
+
+    Attributes:
+        seed: the replicate's seed; seed every RNG from it.
+        trial: trial number; replicate: replicate index; attempt: retry number.
+        device: "cpu" or "cuda" (the worker's GPU when it has one).
+        workdir: this trial's directory (created on first use).
+        mc_dropout: Monte-Carlo dropout passes requested (0 = off).
+    """
+
+    seed: int
+    trial: int = 0
+    replicate: int = 0
+    attempt: int = 0
+    device: str = "cpu"
+    workdir: Path = field(default_factory=lambda: Path("."))
+    mc_dropout: int = 0
+    reports: list = field(default_factory=list)
+    _on_report: Optional[Callable[[int, dict], None]] = None
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir)
+
+    def report(self, step: int, **metrics: float) -> None:
+        """Record intermediate metrics (e.g. validation loss per epoch); they are stored."""
+        clean = {k: float(v) for k, v in metrics.items()}
+        self.reports.append((int(step), clean))
+        if self._on_report is not None:
+            self._on_report(int(step), clean)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where this replicate may save a checkpoint to continue after a restart."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        return self.workdir / f"replicate{self.replicate}.ckpt"
+
+
+class FunctionTask(Task):
+    """Wraps ``f(config, seed)`` or ``f(config, ctx)`` as a task."""
+
+    def __init__(self, fn: Callable[..., Any], space: Optional[Space] = None):
+        self.fn = fn
+        self.space = space
+        params = list(inspect.signature(fn).parameters.values())
+        second = params[1] if len(params) > 1 else None
+        self.wants_ctx = second is not None and (second.name in ("ctx", "context")
+                                                 or second.annotation in (TrialContext, "TrialContext"))
+
+    def search_space(self) -> Space:
+        if self.space is None:
+            raise ValueError("a function objective has no search space of its own; pass space=")
+        return self.space
+
+    def run(self, config: dict, ctx: TrialContext) -> float | dict:
+        return self.fn(config, ctx if self.wants_ctx else ctx.seed)
+
+
+def import_object(path: str) -> Any:
+    """Import ``"package.module:attribute"`` (attribute may be dotted)."""
+    if not isinstance(path, str) or ":" not in path:
+        raise ValueError(f"task path must look like 'package.module:attribute', got {path!r}")
+    mod_name, attr = path.split(":", 1)
+    try:
+        obj: Any = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise ValueError(f"task '{path}': cannot import module '{mod_name}' ({e})") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"task '{path}': module '{mod_name}' has no attribute '{attr}'")
+        obj = getattr(obj, part)
+    return obj
+
+
+def as_task(obj: Any, space: Optional[Space] = None) -> Any:
+    """Task object, Task class, import path or plain function -> an object with ``run``."""
+    if isinstance(obj, str):
+        obj = import_object(obj)
+    if inspect.isclass(obj):
+        obj = obj()
+    if hasattr(obj, "run") and hasattr(obj, "search_space"):
+        return obj
+    if callable(obj):
+        return FunctionTask(obj, space)
+    raise ValueError(f"{obj!r} is not a task: it needs search_space() and run(config, ctx)")
+
+
+def task_path(obj: Any) -> Optional[str]:
+    """The import path of a module-level task/function, or None (lambdas, closures)."""
+    if isinstance(obj, str):
+        return obj
+    target = obj.fn if isinstance(obj, FunctionTask) else obj
+    mod = getattr(target, "__module__", None)
+    qual = getattr(target, "__qualname__", None) or getattr(type(target), "__qualname__", None)
+    if not mod or not qual or "<" in qual or mod == "__main__":
+        return None
+    if not (inspect.isfunction(target) or inspect.isclass(target)):
+        return None
+    return f"{mod}:{qual}"
+
+
+def normalize_result(out: Any) -> tuple[float, dict]:
+    """Task return value -> (loss, metrics). Raises ValueError for a non-finite loss."""
+    if isinstance(out, dict):
+        if "loss" not in out:
+            raise ValueError(f"task returned a dict without 'loss' (keys: {sorted(out)})")
+        metrics = {k: v for k, v in out.items() if k != "loss"}
+        loss = out["loss"]
+    else:
+        metrics, loss = {}, out
+    try:
+        loss = float(loss)
+    except (TypeError, ValueError):
+        raise ValueError(f"task returned a loss that is not a number: {loss!r}") from None
+    if not math.isfinite(loss):
+        raise ValueError(f"task returned a non-finite loss ({loss})")
+    return loss, _jsonable(metrics)
+
+
+def _jsonable(d: dict) -> dict:
+    """Metrics -> JSON-safe values (numpy scalars/arrays to Python)."""
+    out = {}
+    for k, v in d.items():
+        if hasattr(v, "tolist"):
+            v = v.tolist()
+        elif isinstance(v, float) and not math.isfinite(v):
+            v = None
+        out[str(k)] = v
+    return out
+
+
+def default_device() -> str:
+    """"cuda" when this process was given a GPU via CUDA_VISIBLE_DEVICES and torch sees it."""
+    vis = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if vis is not None and vis.strip() in ("", "-1"):
+        return "cpu"
+    try:
+        import torch  # noqa: PLC0415 - only when a task asks
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"

@@ -1,0 +1,134 @@
+"""Records of trials and replicates, and the observation view strategies see.
+
+A *trial* is one hyperparameter configuration. It is evaluated by ``k`` *replicates*
+(trainings with different seeds). A replicate that fails or is lost is retried as a
+new *attempt*: finished records are never changed, a retry is a new row with the same
+(trial, index) and ``attempt + 1``.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+
+class State(str, enum.Enum):
+    WAITING = "WAITING"    # created, not yet claimed by a worker
+    RUNNING = "RUNNING"    # claimed; carries a heartbeat
+    COMPLETE = "COMPLETE"  # finished with a finite loss
+    FAILED = "FAILED"      # raised, or returned NaN/inf; error text stored
+    STALE = "STALE"        # heartbeat expired (worker or driver died); a retry was queued
+
+    @property
+    def finished(self) -> bool:
+        return self in (State.COMPLETE, State.FAILED, State.STALE)
+
+
+@dataclass
+class Replicate:
+    """One training of a trial's config (one attempt of replicate ``index``)."""
+
+    trial: int
+    index: int
+    attempt: int
+    seed: int
+    state: State = State.WAITING
+    loss: Optional[float] = None
+    metrics: dict = field(default_factory=dict)
+    runtime: Optional[float] = None      # seconds of training
+    error: Optional[str] = None          # traceback or reason
+    worker: Optional[str] = None
+    heartbeat: Optional[float] = None    # unix time of last sign of life
+    started: Optional[float] = None
+    finished: Optional[float] = None
+    reports: list = field(default_factory=list)  # [(step, {metric: value})] from ctx.report
+
+
+@dataclass
+class Trial:
+    """A configuration and all attempts of its replicates."""
+
+    number: int
+    config: dict
+    n_replicates: int
+    replicates: list[Replicate] = field(default_factory=list)
+    created: Optional[float] = None
+    user_attrs: dict = field(default_factory=dict)
+
+    def latest(self) -> dict[int, Replicate]:
+        """Replicate index -> its latest attempt."""
+        out: dict[int, Replicate] = {}
+        for r in self.replicates:
+            if r.index not in out or r.attempt > out[r.index].attempt:
+                out[r.index] = r
+        return out
+
+    @property
+    def losses(self) -> np.ndarray:
+        """``(m,)`` finite losses of COMPLETE replicates, ordered by index."""
+        done = sorted((r for r in self.replicates if r.state == State.COMPLETE), key=lambda r: r.index)
+        return np.array([r.loss for r in done], dtype=float)
+
+    @property
+    def state(self) -> State:
+        """Derived: COMPLETE when every replicate index has a finished latest attempt and at
+        least one completed; FAILED when all finished and none completed; RUNNING when any
+        is running; else WAITING."""
+        latest = self.latest()
+        states = [latest[i].state if i in latest else State.WAITING for i in range(self.n_replicates)]
+        if all(s in (State.COMPLETE, State.FAILED) for s in states):
+            return State.COMPLETE if any(s == State.COMPLETE for s in states) else State.FAILED
+        if any(s == State.RUNNING for s in states):
+            return State.RUNNING
+        return State.WAITING
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (State.COMPLETE, State.FAILED)
+
+
+@dataclass(frozen=True)
+class Observations:
+    """What a strategy sees: finished configs and their aggregate objective (minimised).
+
+    Attributes:
+        configs: n completed configs.
+        values: ``(n,)`` aggregate objective (lower is better), e.g. mean + kappa*std.
+        variances: ``(n,)`` variance of each value's estimate (0 for single draws).
+        failed: configs whose every replicate failed (avoid, do not model).
+        n_evaluations: completed replicates so far (the budget clock of decay schedules).
+    """
+
+    configs: list = field(default_factory=list)
+    values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    variances: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    failed: list = field(default_factory=list)
+    n_evaluations: int = 0
+
+    def __len__(self) -> int:
+        return len(self.configs)
+
+    @property
+    def best_index(self) -> Optional[int]:
+        finite = np.isfinite(self.values)
+        if not finite.any():
+            return None
+        return int(np.argmin(np.where(finite, self.values, math.inf)))
+
+
+@dataclass(frozen=True)
+class FrozenTrial:
+    """Read-only summary of a finished trial returned by ``Study.best`` / ``Study.trials``."""
+
+    number: int
+    config: dict
+    value: float          # aggregate objective (in the study's direction)
+    mean: float
+    std: float
+    n: int                # completed replicates
+    losses: tuple = ()
+    metrics: dict = field(default_factory=dict)   # mean of each numeric metric over replicates
+    state: State = State.COMPLETE

@@ -1,0 +1,171 @@
+"""Running one job's replicate slots, in whatever process the executor chose.
+
+Everything an executor needs to turn a :class:`~uqhpo.executors.base.Job` into
+:class:`~uqhpo.executors.base.ReplicateResult` objects lives here, so the serial,
+simulated and local executors behave identically: the same context, the same error
+capture, the same result fields. :func:`worker_main` is the loop of a spawned local
+worker process.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from ..task import TrialContext, as_task, normalize_result
+from .base import Job, ReplicateResult, ReplicateSlot
+
+# import path -> task object, one cache per process so a worker imports each task once
+_TASK_CACHE: dict[str, Any] = {}
+
+
+def resolve_task(task: Any) -> Any:
+    """Import path (cached per process), task object, class or function -> task object."""
+    if isinstance(task, str):
+        if task not in _TASK_CACHE:
+            _TASK_CACHE[task] = as_task(task)
+        return _TASK_CACHE[task]
+    return as_task(task)
+
+
+def trial_workdir(job: Job) -> Path:
+    """``<job.workdir>/trial<N>``: where one trial's files go (created by the task on use)."""
+    return Path(job.workdir) / f"trial{job.trial}"
+
+
+def run_slot(job: Job, slot: ReplicateSlot, task: Any, *, device: str = "cpu", worker: str = "main",
+             clock: Callable[[], float] = time.time) -> ReplicateResult:
+    """Run one replicate of ``job`` and capture everything that can go wrong.
+
+    Args:
+        job: the job the slot belongs to.
+        slot: which replicate (index, attempt, seed).
+        task: a resolved task object (see :func:`resolve_task`).
+        device: "cpu" or "cuda", handed to the task through the context.
+        worker: worker id stored with the result.
+        clock: the executor's clock, for ``started``/``finished``.
+
+    Returns:
+        A result with status "ok", or "failed" with the traceback / reason in ``error``.
+    """
+    ctx = TrialContext(seed=int(slot.seed), trial=job.trial, replicate=slot.index, attempt=slot.attempt,
+                       device=device, workdir=trial_workdir(job), mc_dropout=job.mc_dropout)
+    result = ReplicateResult(job_id=job.job_id, trial=job.trial, index=slot.index, attempt=slot.attempt,
+                             seed=int(slot.seed), status="failed", worker=worker, started=clock())
+    t0 = time.perf_counter()
+    try:
+        out = task.run(dict(job.config), ctx)
+    except (Exception, SystemExit):  # a task calling sys.exit must not end the worker
+        result.error = traceback.format_exc()
+    else:
+        try:
+            result.loss, result.metrics = normalize_result(out)
+            result.status = "ok"
+        except ValueError as e:
+            result.error = str(e)
+    result.runtime = time.perf_counter() - t0
+    result.finished = clock()
+    result.reports = [(int(step), dict(values)) for step, values in ctx.reports]
+    return result
+
+
+def run_job(job: Job, *, device: str = "cpu", worker: str = "main",
+            clock: Callable[[], float] = time.time) -> Iterator[ReplicateResult]:
+    """Run the slots of ``job`` in order, yielding each result as soon as it is known.
+
+    A task that cannot be imported fails every slot with the import error.
+    """
+    try:
+        task = resolve_task(job.task)
+    except Exception:  # bad path, import error inside the task module...
+        error = traceback.format_exc()
+        for slot in job.slots:
+            now = clock()
+            yield ReplicateResult(job_id=job.job_id, trial=job.trial, index=slot.index, attempt=slot.attempt,
+                                  seed=int(slot.seed), status="failed", error=error, runtime=0.0,
+                                  worker=worker, started=now, finished=now)
+        return
+    for slot in job.slots:
+        yield run_slot(job, slot, task, device=device, worker=worker, clock=clock)
+
+
+# ---------------------------------------------------------------------------------------
+# GPUs, seen without importing torch
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may hand out: CUDA_VISIBLE_DEVICES when set, else ``nvidia-smi -L``.
+
+    Returns:
+        Device ids as strings (e.g. ``["0", "1"]``); empty when there is no GPU.
+    """
+    vis = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if vis is not None:
+        ids = [v.strip() for v in vis.split(",") if v.strip()]
+        return [] if ids in ([], ["-1"]) else ids
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]
+
+
+# ---------------------------------------------------------------------------------------
+# The loop of a spawned local worker process
+
+
+def _watch_parent(poll_s: float = 1.0) -> None:
+    """Exit this worker when the parent process is gone (no orphans after a parent crash)."""
+    import multiprocessing
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()            # returns when the parent's sentinel closes
+        os._exit(3)
+
+    threading.Thread(target=watch, name="uqhpo-parent-watch", daemon=True).start()
+
+
+def worker_main(conn: Any, name: str, device: str, env: Optional[dict] = None) -> None:
+    """Serve jobs received on ``conn`` until ``None`` arrives or the parent goes away.
+
+    Messages sent back, one per finished slot, then one per finished job::
+
+        ("result", job_id, ReplicateResult)
+        ("done", job_id, None)
+
+    Args:
+        conn: this worker's end of a duplex pipe to the parent.
+        name: worker id, e.g. "local-1" (the pid is appended).
+        device: "cpu" or "cuda".
+        env: environment variables to set before any task is imported.
+    """
+    for key, value in (env or {}).items():
+        os.environ[key] = value
+    _watch_parent()
+    worker = f"{name}:{os.getpid()}"
+    try:
+        while True:
+            try:
+                job = conn.recv()
+            except (EOFError, OSError):
+                return
+            if job is None:
+                return
+            for result in run_job(job, device=device, worker=worker):
+                conn.send(("result", job.job_id, result))
+            conn.send(("done", job.job_id, None))
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent decides
+        return
+    except (BrokenPipeError, EOFError, OSError):
+        return

@@ -1,0 +1,160 @@
+"""Uncertainty aggregates: a configuration's value from its replicate losses.
+
+A config is evaluated by ``k`` trainings with different seeds. Its objective is
+``mean + kappa * std`` so a config that is good only on a lucky seed is not
+preferred; the surrogate also receives the variance of that objective estimate.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .space import Space
+from .trial import Observations, State, Trial
+
+__all__ = ["Aggregate", "aggregate", "observations_from_trials", "mc_dropout_summary", "direction_sign"]
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """Summary of one config's replicate losses.
+
+    Attributes:
+        n: number of finite losses used.
+        mean: sample mean.
+        std: sample standard deviation (ddof=1; 0.0 for a single loss).
+        sem: standard error of the mean, ``std / sqrt(n)``.
+        objective: ``mean + kappa * std``.
+        objective_var: variance of the objective estimate under normal losses,
+            ``sem**2 + kappa**2 * std**2 / (2 (n - 1))`` (0.0 for a single loss).
+    """
+
+    n: int
+    mean: float
+    std: float
+    sem: float
+    objective: float
+    objective_var: float
+
+
+def aggregate(losses: Any, kappa: float = 1.0) -> Aggregate:
+    """Aggregate replicate losses.
+
+    Args:
+        losses: array-like ``(k,)``; non-finite entries (failed or diverged runs) are ignored.
+        kappa: weight of the spread in the objective (0 gives the plain mean).
+
+    Returns:
+        An :class:`Aggregate`; all fields NaN and ``n = 0`` when no finite loss is left.
+    """
+    x = np.asarray(losses, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    k = int(x.size)
+    if k == 0:
+        nan = math.nan
+        return Aggregate(0, nan, nan, nan, nan, nan)
+    mean = float(x.mean())
+    std = float(x.std(ddof=1)) if k > 1 else 0.0
+    sem = std / math.sqrt(k)
+    # var(std estimate) ~ std^2 / (2 (k - 1)) for normal samples
+    var = sem ** 2 + kappa ** 2 * std ** 2 / (2 * (k - 1)) if k > 1 else 0.0
+    return Aggregate(k, mean, std, sem, mean + kappa * std, float(var))
+
+
+def direction_sign(direction: str) -> float:
+    """+1 for ``"minimize"``, -1 for ``"maximize"`` (strategies always minimise)."""
+    if direction == "minimize":
+        return 1.0
+    if direction == "maximize":
+        return -1.0
+    raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+
+
+def observations_from_trials(trials: Sequence[Trial], space: Space, kappa: float = 1.0,
+                             direction: str = "minimize") -> Observations:
+    """Build the view strategies see from trial records.
+
+    COMPLETE trials give configs, values and variances, in the given (trial) order;
+    their losses are multiplied by ``sign`` (-1 when maximising) *before* aggregation,
+    so values are always minimised. FAILED trials go to ``failed``. Running and waiting
+    trials are the caller's ``pending``, not part of the observations.
+
+    Args:
+        trials: trial records, normally ordered by trial number.
+        space: the search space (configs are restricted to its parameters).
+        kappa: spread weight of the objective.
+        direction: ``"minimize"`` or ``"maximize"``.
+    """
+    sign = direction_sign(direction)
+    configs, values, variances, failed = [], [], [], []
+    n_evaluations = 0
+    for t in trials:
+        # the budget clock counts every completed training, also of unfinished trials
+        n_evaluations += sum(1 for r in t.replicates if r.state == State.COMPLETE)
+        state = t.state
+        config = {name: t.config[name] for name in space.params if name in t.config}
+        if state == State.COMPLETE:
+            agg = aggregate(sign * t.losses, kappa)
+            if agg.n == 0:  # defensive: COMPLETE always has a finite loss
+                failed.append(config)
+                continue
+            configs.append(config)
+            values.append(agg.objective)
+            variances.append(agg.objective_var)
+        elif state == State.FAILED:
+            failed.append(config)
+    return Observations(configs=configs, values=np.asarray(values, dtype=float),
+                        variances=np.asarray(variances, dtype=float), failed=failed,
+                        n_evaluations=n_evaluations)
+
+
+def _mse(pred: np.ndarray, target: np.ndarray) -> float:
+    return float(np.mean((np.asarray(pred, dtype=float) - np.asarray(target, dtype=float)) ** 2))
+
+
+def mc_dropout_summary(predictions: Any, targets: Any,
+                       loss_fn: Callable[[np.ndarray, np.ndarray], float] | None = None) -> dict:
+    """Summarise predictions of ``k`` trainings times ``m`` Monte-Carlo dropout masks.
+
+    Framework-neutral: pass numpy arrays (e.g. ``tensor.cpu().numpy()``).
+
+    Args:
+        predictions: ``(k, m, n, ...)``: replicate (training) x dropout mask x sample x output.
+        targets: ``(n, ...)``: the true outputs.
+        loss_fn: ``loss_fn(pred (n, ...), target (n, ...)) -> float``; default mean squared error.
+
+    Returns:
+        dict with
+        ``prediction_mean`` ``(n, ...)``: mean over replicates and masks;
+        ``prediction_std`` ``(n, ...)``: std over all ``k * m`` predictions (total spread);
+        ``epistemic_std`` ``(n, ...)``: std over replicates of each replicate's mask mean
+        (ddof=1 when k > 1, else zeros);
+        ``loss_per_replicate`` ``(k,)``: loss of each replicate's mask-averaged prediction;
+        ``loss_mean``, ``loss_std`` (ddof=1 when k > 1, else 0.0): over those k losses;
+        ``loss_of_mean``: loss of ``prediction_mean`` (the ensemble's loss).
+    """
+    P = np.asarray(predictions, dtype=float)
+    T = np.asarray(targets, dtype=float)
+    if P.ndim < 3:
+        raise ValueError(f"predictions must have shape (k, m, n, ...), got {P.shape}")
+    if P.shape[2:] != T.shape:
+        raise ValueError(f"targets shape {T.shape} does not match predictions[k, m] shape {P.shape[2:]}")
+    loss = loss_fn or _mse
+    k, m = P.shape[:2]
+    per_replicate = P.mean(axis=1)                      # (k, n, ...)
+    grand = per_replicate.mean(axis=0)                  # (n, ...)
+    total_std = P.reshape(k * m, *P.shape[2:]).std(axis=0, ddof=1 if k * m > 1 else 0)
+    epistemic = per_replicate.std(axis=0, ddof=1) if k > 1 else np.zeros_like(grand)
+    losses = np.array([float(loss(per_replicate[i], T)) for i in range(k)])
+    return {
+        "prediction_mean": grand,
+        "prediction_std": total_std,
+        "epistemic_std": epistemic,
+        "loss_per_replicate": losses,
+        "loss_mean": float(losses.mean()),
+        "loss_std": float(losses.std(ddof=1)) if k > 1 else 0.0,
+        "loss_of_mean": float(loss(grand, T)),
+    }

@@ -315,7 +315,7 @@ def _check_strategy_options(cfg: Config, where: str) -> None:
     from .strategies import make_strategy  # noqa: PLC0415
 
     try:
-        make_strategy(cfg.strategy.name, cfg.search_space, **cfg.strategy.options)
+        make_strategy(cfg.strategy.name, cfg.search_space, seed=cfg.seed, **cfg.strategy.options)
     except ImportError as e:
         raise ConfigError(f"{where}strategy.name: strategy '{cfg.strategy.name}' is not available ({e})") from None
     except (ValueError, TypeError) as e:

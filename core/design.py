@@ -41,7 +41,8 @@ def initial_design(space: Space, n: int, rng: np.random.Generator, method: str =
         rng: the only source of randomness (same state -> same design).
         method: ``"lhs"`` (Latin hypercube), ``"sobol"`` (scrambled Sobol) or ``"random"``.
         exclude: configs never to return (evaluated, failed, pending...).
-        n_draws: candidate designs drawn; the maximin one is kept.
+        n_draws: candidate designs drawn; the one whose smallest distance (between its
+            rounded points, and from them to ``exclude``) is largest is kept.
 
     Returns:
         Up to ``n`` distinct configs, none in ``exclude``. Fewer only when the space has
@@ -55,6 +56,7 @@ def initial_design(space: Space, n: int, rng: np.random.Generator, method: str =
     n = int(n)
     if n <= 0:
         return []
+    exclude = list(exclude)
     taken = taken_keys(space, exclude)
     size = space_size(space)
     if size <= n:

@@ -64,6 +64,8 @@ class Real(Parameter):
     log: bool = False
 
     def validate(self) -> None:
+        # float bounds so that `low: 1` and `low: 1.0` give the same fingerprint
+        self.low, self.high = float(self.low), float(self.high)
         if not (math.isfinite(self.low) and math.isfinite(self.high)):
             raise self._err(f"bounds must be finite, got [{self.low}, {self.high}]")
         if self.low >= self.high:
@@ -86,6 +88,8 @@ class Real(Parameter):
         return float(min(max(v, self.low), self.high))
 
     def contains(self, value: Any) -> bool:
+        if isinstance(value, (bool, str)):
+            return False
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -137,7 +141,7 @@ class Integer(Parameter):
         return int(min(max(v, self.low), self.high))
 
     def contains(self, value: Any) -> bool:
-        if isinstance(value, bool):
+        if isinstance(value, (bool, str)):
             return False
         try:
             return float(value) == int(value) and self.low <= int(value) <= self.high
@@ -167,6 +171,10 @@ class Categorical(Parameter):
         self.width = 1 if self.ordered else len(self.choices)
 
     def _index(self, value: Any) -> int:
+        # exact type first, so that choices 1 and 1.0 (or 0 and False) stay distinct
+        for i, c in enumerate(self.choices):
+            if type(c) is type(value) and c == value:
+                return i
         for i, c in enumerate(self.choices):
             if c == value:
                 return i
@@ -315,6 +323,7 @@ class Space:
     def decode(self, X: np.ndarray) -> list[dict]:
         """``(n, d)`` array (clipped to the cube) -> list of n valid configs."""
         X = np.atleast_2d(np.asarray(X, dtype=float))
+        X = np.nan_to_num(X, nan=0.5, posinf=1.0, neginf=0.0)  # a surrogate's NaN must not crash decoding
         if X.shape[1] != self.dim:
             raise ValueError(f"expected {self.dim} columns, got {X.shape[1]}")
         return [{n: _plain(p.decode(row[self._slices[n]])) for n, p in self.params.items()} for row in X]
@@ -348,8 +357,8 @@ class Space:
         return cls({n: parameter_from_dict(n, spec) for n, spec in d.items()})
 
     def fingerprint(self) -> str:
-        """Stable short hash of the definition (order-sensitive, version-independent)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        """Stable short hash of the definition. Order-sensitive: the order fixes the columns."""
+        blob = json.dumps([[n, d] for n, d in self.to_dict().items()], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def config_key(self, config: Mapping[str, Any]) -> str:

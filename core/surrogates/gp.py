@@ -21,11 +21,29 @@ from scipy.linalg import cho_solve, cholesky, lapack, solve_triangular
 from scipy.optimize import minimize
 
 from .base import Surrogate, SurrogateFitError
-from .gp_kernel import matern52, matern52_grad_factor, sq_dist
 
-__all__ = ["GaussianProcess", "cholesky_jitter"]
+__all__ = ["GaussianProcess", "cholesky_jitter", "matern52"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
+_SQRT5 = math.sqrt(5.0)
+
+
+def sq_dist(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances ``(a, b)`` between rows of A (a, d) and B (b, d)."""
+    D = (A ** 2).sum(1)[:, None] + (B ** 2).sum(1)[None, :] - 2.0 * (A @ B.T)
+    return np.maximum(D, 0.0)
+
+
+def matern52(r2: np.ndarray) -> np.ndarray:
+    """Matern 5/2 correlation of squared scaled distances ``r2`` (any shape)."""
+    r = np.sqrt(r2)
+    return (1.0 + _SQRT5 * r + (5.0 / 3.0) * r2) * np.exp(-_SQRT5 * r)
+
+
+def matern52_grad_factor(r2: np.ndarray) -> np.ndarray:
+    """``-(dk/dr) / r`` of the Matern 5/2 correlation, finite at r = 0 (shape of ``r2``)."""
+    r = np.sqrt(r2)
+    return (5.0 / 3.0) * (1.0 + _SQRT5 * r) * np.exp(-_SQRT5 * r)
 
 
 def cholesky_jitter(K: np.ndarray, start: float = 1e-10, limit: float = 1e-3) -> tuple[np.ndarray, float]:
@@ -201,7 +219,7 @@ class GaussianProcess(Surrogate):
             theta = theta0
         self.lengthscales_ = np.exp(theta[:d])
         self.signal_var_ = math.exp(theta[d])
-        self.noise_var_ = math.exp(theta[d + 1]) if sn2 > 0 or self.optimize else 0.0
+        self.noise_var_ = math.exp(theta[d + 1])
         self._set_data(X, ys, self.fixed_noise_)
         return self
 
@@ -243,8 +261,8 @@ class GaussianProcess(Surrogate):
         dmean = -weighted_diff(G * self.alpha_[None, :])
         dvar = 2.0 * weighted_diff(G * Q)
         std = np.sqrt(var)
-        dstd = np.where((var_raw > var)[:, None] | True, dvar / (2.0 * std[:, None]), 0.0)
-        dstd[var_raw <= 1e-12 * self.signal_var_] = 0.0
+        dstd = dvar / (2.0 * std[:, None])
+        dstd[var_raw <= 1e-12 * self.signal_var_] = 0.0  # clipped at the variance floor: flat there
         s = self.y_std_
         return self.y_mean_ + s * mean, s * std, s * dmean, s * dstd
 

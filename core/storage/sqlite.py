@@ -1,0 +1,320 @@
+"""SQLite storage: one file in WAL mode that a user can open with the ``sqlite3`` shell.
+
+Tables ``studies``, ``trials``, ``replicates`` and ``reports`` (see ``_SCHEMA``). A trigger
+refuses any update of a finished replicate row, so "finished records never change" holds
+even for other tools writing the file. Read-modify-write operations (trial numbering,
+claim, retry, stale re-queue) run in short ``BEGIN IMMEDIATE`` transactions; single-row
+changes are one conditional ``UPDATE``. Each process (and each fork) opens its own
+connection on first use.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator, Optional, Sequence
+
+from ..trial import Replicate, State, Trial
+from ._records import check_loss, dumps
+from .base import Storage, StorageError, StudyExistsError, StudyRecord
+
+__all__ = ["SQLiteStorage"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS studies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE, direction TEXT NOT NULL, seed INTEGER NOT NULL, space TEXT NOT NULL,
+    space_fingerprint TEXT NOT NULL, config_hash TEXT NOT NULL, settings TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    study TEXT NOT NULL, number INTEGER NOT NULL, config TEXT NOT NULL, n_replicates INTEGER NOT NULL,
+    created REAL, user_attrs TEXT NOT NULL, UNIQUE (study, number));
+CREATE TABLE IF NOT EXISTS replicates (
+    study TEXT NOT NULL, trial INTEGER NOT NULL, idx INTEGER NOT NULL, attempt INTEGER NOT NULL,
+    seed INTEGER NOT NULL, state TEXT NOT NULL, loss REAL, metrics TEXT NOT NULL, runtime REAL, error TEXT,
+    worker TEXT, heartbeat REAL, started REAL, finished REAL, UNIQUE (study, trial, idx, attempt));
+CREATE INDEX IF NOT EXISTS replicates_by_state ON replicates (study, state, trial, idx);
+CREATE TABLE IF NOT EXISTS reports (
+    study TEXT NOT NULL, trial INTEGER NOT NULL, idx INTEGER NOT NULL, attempt INTEGER NOT NULL,
+    step INTEGER NOT NULL, metrics TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS reports_by_replicate ON reports (study, trial, idx, attempt);
+CREATE TRIGGER IF NOT EXISTS finished_replicates_never_change BEFORE UPDATE ON replicates
+    WHEN OLD.state IN ('COMPLETE', 'FAILED', 'STALE')
+    BEGIN SELECT RAISE(ABORT, 'finished records never change'); END;
+"""
+
+_REPLICATE_COLUMNS = "trial, idx, attempt, seed, state, loss, metrics, runtime, error, worker, heartbeat, started, finished"
+_FINISHED = "('COMPLETE', 'FAILED', 'STALE')"
+
+
+def _loads(text: str) -> object:
+    return {} if text == "{}" else json.loads(text)
+
+
+def _now(now: Optional[float]) -> float:
+    return time.time() if now is None else float(now)
+
+
+def _replicate(row: tuple) -> Replicate:
+    t, i, a, seed, state, loss, metrics, runtime, error, worker, hb, started, finished = row
+    return Replicate(trial=t, index=i, attempt=a, seed=seed, state=State(state), loss=loss, metrics=_loads(metrics),
+                     runtime=runtime, error=error, worker=worker, heartbeat=hb, started=started, finished=finished)
+
+
+class SQLiteStorage(Storage):
+    """Storage in one SQLite file.
+
+    Args:
+        path: the database file (created with its parent directories).
+        timeout: seconds a call waits for another process's write lock (``busy_timeout``).
+    """
+
+    def __init__(self, path: str, timeout: float = 30.0):
+        self.path = os.path.abspath(os.fspath(path))
+        self.timeout = float(timeout)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn: Optional[sqlite3.Connection] = None
+        self._pid: Optional[int] = None
+        self._connection()  # create the schema now, so that errors show at open
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage('{self.path}')"
+
+    # processes started with spawn open their own connection
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "timeout": self.timeout}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():  # never use a connection inherited through fork
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable against crashes of the process
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _SCHEMA.split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn  # type: ignore[return-value]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn, self._pid = None, None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction: reads inside it see no concurrent writer."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: several queries see one consistent state."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    def _check_study(self, conn: sqlite3.Connection, study: str) -> None:
+        if conn.execute("SELECT 1 FROM studies WHERE name = ?", (study,)).fetchone() is None:
+            raise StorageError(f"unknown study '{study}'")
+
+    # -- studies ----------------------------------------------------------------------------
+    def create_study(self, record: StudyRecord) -> None:
+        try:
+            with self._write() as conn:
+                conn.execute("INSERT INTO studies (name, direction, seed, space, space_fingerprint, config_hash, "
+                             "settings, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (record.name, record.direction, int(record.seed), dumps(record.space),
+                              record.space_fingerprint, record.config_hash, dumps(record.settings),
+                              float(record.created)))
+        except sqlite3.IntegrityError:
+            raise StudyExistsError(f"study '{record.name}' already exists in {self.path}") from None
+
+    def get_study(self, name: str) -> Optional[StudyRecord]:
+        with self._lock:
+            row = self._connection().execute(
+                "SELECT name, direction, seed, space, space_fingerprint, config_hash, settings, created "
+                "FROM studies WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        return StudyRecord(name=row[0], direction=row[1], seed=row[2], space=json.loads(row[3]),
+                           space_fingerprint=row[4], config_hash=row[5], settings=json.loads(row[6]), created=row[7])
+
+    def update_settings(self, name: str, settings: dict) -> None:
+        with self._lock:
+            cur = self._connection().execute("UPDATE studies SET settings = ? WHERE name = ?", (dumps(settings), name))
+        if cur.rowcount == 0:
+            raise StorageError(f"unknown study '{name}'")
+
+    def list_studies(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._connection().execute("SELECT name FROM studies ORDER BY id")]
+
+    # -- trials -----------------------------------------------------------------------------
+    def add_trial(self, study: str, config: dict, seeds: Sequence[int], user_attrs: Optional[dict] = None) -> int:
+        config_text, attrs_text = dumps(config), dumps(user_attrs or {})
+        with self._write() as conn:
+            self._check_study(conn, study)
+            (number,) = conn.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study = ?",
+                                     (study,)).fetchone()
+            conn.execute("INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?)",
+                         (study, number, config_text, len(seeds), time.time(), attrs_text))
+            conn.executemany(f"INSERT INTO replicates (study, {_REPLICATE_COLUMNS}) "
+                             "VALUES (?, ?, ?, 0, ?, 'WAITING', NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL)",
+                             [(study, number, i, int(s)) for i, s in enumerate(seeds)])
+        return number
+
+    def claim(self, study: str, worker: str, trial: Optional[int] = None, index: Optional[int] = None,
+              now: Optional[float] = None) -> Optional[Replicate]:
+        t = _now(now)
+        where, args = "study = ? AND state = 'WAITING'", [study]
+        if trial is not None:
+            where, args = where + " AND trial = ?", args + [int(trial)]
+        if index is not None:
+            where, args = where + " AND idx = ?", args + [int(index)]
+        with self._write() as conn:
+            self._check_study(conn, study)
+            row = conn.execute(f"SELECT trial, idx, attempt FROM replicates WHERE {where} ORDER BY trial, idx LIMIT 1",
+                               args).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE replicates SET state = 'RUNNING', worker = ?, heartbeat = ?, started = ? "
+                         "WHERE study = ? AND trial = ? AND idx = ? AND attempt = ?", (str(worker), t, t, study, *row))
+            claimed = conn.execute(f"SELECT {_REPLICATE_COLUMNS} FROM replicates WHERE study = ? AND trial = ? "
+                                   "AND idx = ? AND attempt = ?", (study, *row)).fetchone()
+        return _replicate(claimed)
+
+    def heartbeat(self, study: str, trial: int, index: int, attempt: int, now: Optional[float] = None) -> None:
+        with self._lock:
+            cur = self._connection().execute(
+                "UPDATE replicates SET heartbeat = ? WHERE study = ? AND trial = ? AND idx = ? AND attempt = ? "
+                "AND state = 'RUNNING'", (_now(now), study, int(trial), int(index), int(attempt)))
+            if cur.rowcount == 0:
+                self._state_of(study, trial, index, attempt)  # raises if there is no such replicate
+
+    def _state_of(self, study: str, trial: int, index: int, attempt: int) -> State:
+        row = self._connection().execute(
+            "SELECT state FROM replicates WHERE study = ? AND trial = ? AND idx = ? AND attempt = ?",
+            (study, int(trial), int(index), int(attempt))).fetchone()
+        if row is None:
+            raise StorageError(f"study '{study}' has no replicate (trial={trial}, index={index}, attempt={attempt})")
+        return State(row[0])
+
+    def finish(self, study: str, trial: int, index: int, attempt: int, state: State, *,
+               loss: Optional[float] = None, metrics: Optional[dict] = None, runtime: Optional[float] = None,
+               error: Optional[str] = None, now: Optional[float] = None) -> None:
+        state = State(state)
+        value = check_loss(state, loss)
+        args = (state.value, value, dumps(metrics or {}), None if runtime is None else float(runtime),
+                None if error is None else str(error), _now(now), study, int(trial), int(index), int(attempt))
+        with self._lock:
+            cur = self._connection().execute(
+                "UPDATE replicates SET state = ?, loss = ?, metrics = ?, runtime = ?, error = ?, finished = ? "
+                f"WHERE study = ? AND trial = ? AND idx = ? AND attempt = ? AND state NOT IN {_FINISHED}", args)
+            if cur.rowcount == 0:
+                found = self._state_of(study, trial, index, attempt)
+                raise StorageError(f"study '{study}': replicate (trial={trial}, index={index}, attempt={attempt}) "
+                                   f"is already {found.value}; finished records never change")
+
+    def add_report(self, study: str, trial: int, index: int, attempt: int, step: int, metrics: dict) -> None:
+        with self._lock:
+            cur = self._connection().execute(
+                "INSERT INTO reports SELECT study, trial, idx, attempt, ?, ? FROM replicates WHERE study = ? "
+                f"AND trial = ? AND idx = ? AND attempt = ? AND state NOT IN {_FINISHED}",
+                (int(step), dumps(metrics), study, int(trial), int(index), int(attempt)))
+            if cur.rowcount == 0:
+                self._state_of(study, trial, index, attempt)  # missing -> error; finished -> late report, ignored
+
+    def _add_attempt(self, conn: sqlite3.Connection, study: str, trial: int, index: int, attempt: int,
+                     seed: int) -> None:
+        conn.execute(f"INSERT INTO replicates (study, {_REPLICATE_COLUMNS}) "
+                     "VALUES (?, ?, ?, ?, ?, 'WAITING', NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL)",
+                     (study, trial, index, attempt, seed))
+
+    def retry(self, study: str, trial: int, index: int) -> int:
+        with self._write() as conn:
+            row = conn.execute("SELECT attempt, state, seed FROM replicates WHERE study = ? AND trial = ? AND idx = ? "
+                               "ORDER BY attempt DESC LIMIT 1", (study, int(trial), int(index))).fetchone()
+            if row is None:
+                raise StorageError(f"study '{study}' has no replicate (trial={trial}, index={index})")
+            attempt, state, seed = row
+            if state not in ("FAILED", "STALE"):
+                raise StorageError(f"study '{study}': cannot retry (trial={trial}, index={index}): latest attempt "
+                                   f"{attempt} is {state}, not FAILED or STALE")
+            self._add_attempt(conn, study, int(trial), int(index), attempt + 1, seed)
+        return attempt + 1
+
+    def requeue_stale(self, study: str, timeout: float, now: Optional[float] = None) -> list[tuple[int, int]]:
+        t = _now(now)
+        with self._write() as conn:
+            self._check_study(conn, study)
+            rows = conn.execute("SELECT trial, idx, attempt, seed FROM replicates WHERE study = ? AND state = 'RUNNING' "
+                                "AND (heartbeat IS NULL OR heartbeat < ?) ORDER BY trial, idx",
+                                (study, t - float(timeout))).fetchall()
+            for trial, index, attempt, seed in rows:
+                conn.execute("UPDATE replicates SET state = 'STALE', finished = ? "
+                             "WHERE study = ? AND trial = ? AND idx = ? AND attempt = ?", (t, study, trial, index, attempt))
+                self._add_attempt(conn, study, trial, index, attempt + 1, seed)
+        return [(trial, index) for trial, index, _, _ in rows]
+
+    # -- reads ------------------------------------------------------------------------------
+    def _load(self, conn: sqlite3.Connection, study: str, number: Optional[int]) -> list[Trial]:
+        only, args = ("", (study,)) if number is None else (" AND trial = ?", (study, int(number)))
+        trials: dict[int, Trial] = {}
+        for n, config, k, created, attrs in conn.execute(
+                "SELECT number, config, n_replicates, created, user_attrs FROM trials WHERE study = ?"
+                + only.replace("trial", "number") + " ORDER BY number", args):
+            trials[n] = Trial(number=n, config=json.loads(config), n_replicates=k, created=created,
+                              user_attrs=_loads(attrs))
+        reps: dict[tuple, Replicate] = {}
+        for row in conn.execute(f"SELECT {_REPLICATE_COLUMNS} FROM replicates WHERE study = ?{only} "
+                                "ORDER BY trial, idx, attempt", args):
+            r = _replicate(row)
+            reps[(r.trial, r.index, r.attempt)] = r
+            trials[r.trial].replicates.append(r)
+        for t, i, a, step, metrics in conn.execute(f"SELECT trial, idx, attempt, step, metrics FROM reports "
+                                                   f"WHERE study = ?{only} ORDER BY rowid", args):
+            reps[(t, i, a)].reports.append((step, _loads(metrics)))
+        return list(trials.values())
+
+    def get_trials(self, study: str) -> list[Trial]:
+        with self._snapshot() as conn:
+            self._check_study(conn, study)
+            return self._load(conn, study, None)
+
+    def get_trial(self, study: str, number: int) -> Trial:
+        with self._snapshot() as conn:
+            self._check_study(conn, study)
+            found = self._load(conn, study, number)
+        if not found:
+            raise StorageError(f"study '{study}' has no trial {number}")
+        return found[0]
+
+    def n_trials(self, study: str) -> int:
+        with self._snapshot() as conn:
+            self._check_study(conn, study)
+            return conn.execute("SELECT COUNT(*) FROM trials WHERE study = ?", (study,)).fetchone()[0]

@@ -1,0 +1,148 @@
+"""The ``gp`` strategy: space-filling start, then Bayesian optimisation on a Gaussian process.
+
+A pure function of (observations, pending, rng) plus the constructor options: the
+initial design comes from the study seed (the same design on every call and after a
+resume); afterwards each call fits a GP (Matern 5/2 ARD, per-point noise from the
+replicate variance) and maximises expected improvement or minimises a lower
+confidence bound, with pending configs as kriging-believer fantasies.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..acquisition.dedup import select_new, taken_keys
+from ..acquisition.gp_acquisition import ACQUISITIONS, propose_gp
+from ..seeding import derived_rng
+from ..space import Space
+from ..surrogates.base import SurrogateFitError
+from ..surrogates.gp import GaussianProcess
+from ..trial import Observations
+from .base import Strategy
+
+logger = logging.getLogger("uqhpo")
+
+# key of the seed stream the initial design is drawn from (seeding.derived_rng)
+_DESIGN_STREAM = 1
+# centres of the local candidates: this many best observations
+_N_TOP = 5
+
+
+class GPStrategy(Strategy):
+    """Gaussian-process Bayesian optimisation.
+
+    Args:
+        space: the search space.
+        n_initial: size of the initial design (default ``2 * (d + 1)``, ``d = space.dim``);
+            the GP takes over once evaluated, failed and pending configs reach it.
+        acquisition: ``"ei"`` (expected improvement) or ``"lcb"`` (lower confidence bound).
+        beta: LCB exploration weight (``mean - beta * std``).
+        n_candidates: Sobol candidates scored per proposal (default ``min(2048, 256 * d)``).
+        n_restarts: L-BFGS-B starts of the GP hyperparameter fit.
+        design: initial design method (``"lhs"``, ``"sobol"``, ``"random"``).
+        seed: the study seed (passed by the study); fixes the initial design.
+    """
+
+    name = "gp"
+
+    def __init__(self, space: Space, n_initial: Optional[int] = None, acquisition: str = "ei", beta: float = 2.0,
+                 n_candidates: Optional[int] = None, n_restarts: int = 3, design: str = "lhs", seed: int = 0,
+                 **options: Any):
+        super().__init__(space, **options)
+        self.n_initial = 2 * (space.dim + 1) if n_initial is None else _int_option("n_initial", n_initial, 0)
+        if acquisition not in ACQUISITIONS:
+            raise ValueError(f"strategy 'gp': acquisition must be one of {', '.join(ACQUISITIONS)}, "
+                             f"got {acquisition!r}")
+        self.acquisition = acquisition
+        try:
+            self.beta = float(beta)
+        except (TypeError, ValueError):
+            raise ValueError(f"strategy 'gp': beta must be a number >= 0, got {beta!r}") from None
+        if not self.beta >= 0:
+            raise ValueError(f"strategy 'gp': beta must be a number >= 0, got {beta!r}")
+        self.n_candidates = None if n_candidates is None else _int_option("n_candidates", n_candidates, 1)
+        self.n_restarts = _int_option("n_restarts", n_restarts, 1)
+        self.design = design
+        self.seed = int(seed)
+        self._design: Optional[list[dict]] = None
+
+    def initial_configs(self) -> list[dict]:
+        """The whole initial design: ``n_initial`` configs, a function of the seed only."""
+        if self._design is None:
+            from ..design import initial_design
+            self._design = initial_design(self.space, self.n_initial, derived_rng(self.seed, _DESIGN_STREAM),
+                                          method=self.design)
+        return self._design
+
+    def propose(self, observations: Observations, pending: Sequence[Mapping[str, Any]], n: int,
+                rng: np.random.Generator) -> list[dict]:
+        """``n`` distinct new configs (fewer only when a finite space is exhausted)."""
+        n = int(n)
+        if n <= 0:
+            return []
+        pending = list(pending)
+        taken = taken_keys(self.space, observations.configs, observations.failed, pending)
+        out: list[dict] = []
+        n_seen = len(observations.configs) + len(observations.failed) + len(pending)
+        if n_seen < self.n_initial:
+            out += select_new(self.space, self.initial_configs(), taken, min(n, self.n_initial - n_seen))
+        if len(out) < n and n_seen + len(out) >= self.n_initial:
+            out += self._search(observations, pending + out, n - len(out), rng, taken)
+        if len(out) < n:
+            from ..design import sample_unseen
+            out += sample_unseen(self.space, n - len(out), rng, taken)
+        return out
+
+    def fit_surrogate(self, observations: Observations, rng: np.random.Generator
+                      ) -> Optional[tuple[GaussianProcess, np.ndarray, np.ndarray]]:
+        """The GP on the finite observations with (X (n, d), y (n,)), or None with fewer than 2.
+
+        Raises:
+            SurrogateFitError: when the GP cannot be fitted.
+        """
+        values = np.asarray(observations.values, dtype=float)
+        finite = np.isfinite(values)
+        if finite.sum() < 2:
+            return None
+        configs = [c for c, ok in zip(observations.configs, finite) if ok]
+        y = values[finite]
+        variances = np.asarray(observations.variances, dtype=float)
+        y_var = np.nan_to_num(variances[finite], nan=0.0) if variances.shape == values.shape else None
+        X = self.space.encode(configs)
+        gp = GaussianProcess(n_restarts=self.n_restarts, seed=int(rng.integers(2**31 - 1)))
+        return gp.fit(X, y, y_var), X, y
+
+    def _search(self, observations: Observations, pending: list, n: int, rng: np.random.Generator,
+                taken: set[str]) -> list[dict]:
+        """GP-guided configs; ``[]`` (the caller falls back to random) when there is no model."""
+        try:
+            fitted = self.fit_surrogate(observations, rng)
+            if fitted is None:
+                return []
+            gp, X, y = fitted
+            mean_obs, _ = gp.predict(X)
+            # incumbent on the posterior mean: robust to one lucky noisy draw
+            best = float(np.min(mean_obs))
+            X_top = X[np.argsort(mean_obs)[:_N_TOP]]
+            return propose_gp(gp, self.space, n, rng, taken, X_top=X_top, best=best, pending=pending,
+                              kind=self.acquisition, beta=self.beta, n_candidates=self.n_candidates)
+        except (SurrogateFitError, ArithmeticError, ValueError, np.linalg.LinAlgError) as err:
+            logger.warning("gp strategy: surrogate failed (%s); proposing random configs", err)
+            return []
+
+    def __repr__(self) -> str:
+        return (f"GPStrategy(n_initial={self.n_initial}, acquisition={self.acquisition!r}, beta={self.beta}, "
+                f"n_restarts={self.n_restarts})")
+
+
+def _int_option(option: str, value: Any, minimum: int) -> int:
+    """Validate an integer option (one-line error naming it)."""
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"strategy 'gp': {option} must be an integer, got {value!r}") from None
+    if v != value or v < minimum:
+        raise ValueError(f"strategy 'gp': {option} must be an integer >= {minimum}, got {value!r}")
+    return v

@@ -1,0 +1,159 @@
+"""The ``rbf`` strategy: space-filling start, then DYCORS search on a cubic RBF surrogate.
+
+A pure function of (observations, pending, rng) plus the constructor options: the
+initial design comes from the study seed (the same design on every call and after a
+resume), the step size and merit weights are re-derived from the history each call.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..acquisition.dedup import select_new, taken_keys
+from ..acquisition.srbf import (DEFAULT_WEIGHTS, dycors_probability, generate_candidates, param_blocks,
+                                select_batch, snap, step_size_from_history)
+from ..seeding import derived_rng
+from ..space import Space
+from ..surrogates.base import SurrogateFitError
+from ..surrogates.rbf import RBFSurrogate
+from ..trial import Observations
+from .base import Strategy
+
+logger = logging.getLogger("uqhpo")
+
+# key of the seed stream the initial design is drawn from (seeding.derived_rng)
+_DESIGN_STREAM = 1
+
+
+class RBFStrategy(Strategy):
+    """Stochastic RBF search (SRBF with DYCORS perturbations).
+
+    Args:
+        space: the search space.
+        n_initial: size of the initial design (default ``2 * (d + 1)``, ``d = space.dim``).
+        n_candidates: candidates scored per call (default ``min(100 * d, 5000)``).
+        weights: cycle of prediction weights in the merit (default ``(0.3, 0.5, 0.8, 0.95)``).
+        budget: expected number of configs; sets the DYCORS decay (default ``max(50, 10 * (d + 1))``;
+            beyond it the perturbation probability stays at its floor).
+        uniform_fraction: share of uniform candidates besides the perturbations.
+        sigma_init: initial Gaussian step as a fraction of the cube.
+        design: initial design method (``"lhs"``, ``"sobol"``, ``"random"``).
+        cap: surrogate value capping (``"median"`` or ``None``).
+        smoothing_scale: multiplies the surrogate smoothing from replicate variance.
+        seed: the study seed (passed by the study); fixes the initial design.
+    """
+
+    name = "rbf"
+
+    def __init__(self, space: Space, n_initial: Optional[int] = None, n_candidates: Optional[int] = None,
+                 weights: Optional[Sequence[float]] = None, budget: Optional[int] = None,
+                 uniform_fraction: float = 0.1, sigma_init: float = 0.2, design: str = "lhs",
+                 cap: Optional[str] = "median", smoothing_scale: float = 1.0, seed: int = 0, **options: Any):
+        super().__init__(space, **options)
+        d = max(space.dim, 1)
+        self.n_initial = 2 * (space.dim + 1) if n_initial is None else _positive_int("n_initial", n_initial, 0)
+        self.n_candidates = min(100 * d, 5000) if n_candidates is None else _positive_int("n_candidates", n_candidates, 1)
+        self.weights = tuple(float(w) for w in (DEFAULT_WEIGHTS if weights is None else weights))
+        if not self.weights or any(not 0.0 <= w <= 1.0 for w in self.weights):
+            raise ValueError(f"strategy 'rbf': weights must be a non-empty list of numbers in [0, 1], got {weights}")
+        self.budget = max(50, 10 * (space.dim + 1)) if budget is None else _positive_int("budget", budget, 1)
+        if not 0.0 <= uniform_fraction <= 1.0:
+            raise ValueError(f"strategy 'rbf': uniform_fraction must be in [0, 1], got {uniform_fraction}")
+        if not 0.0 < sigma_init <= 1.0:
+            raise ValueError(f"strategy 'rbf': sigma_init must be in (0, 1], got {sigma_init}")
+        self.uniform_fraction = float(uniform_fraction)
+        self.sigma_init = float(sigma_init)
+        self.design = design
+        self.seed = int(seed)
+        self.surrogate_options = {"cap": cap, "smoothing_scale": float(smoothing_scale)}
+        RBFSurrogate(**self.surrogate_options)  # validate early
+        self._blocks = param_blocks(space)
+        self._design: Optional[list[dict]] = None
+
+    # -- initial design -------------------------------------------------------------------
+    def initial_configs(self) -> list[dict]:
+        """The whole initial design: ``n_initial`` configs, a function of the seed only."""
+        if self._design is None:
+            from ..design import initial_design
+            self._design = initial_design(self.space, self.n_initial, derived_rng(self.seed, _DESIGN_STREAM),
+                                          method=self.design)
+        return self._design
+
+    # -- proposing ------------------------------------------------------------------------
+    def propose(self, observations: Observations, pending: Sequence[Mapping[str, Any]], n: int,
+                rng: np.random.Generator) -> list[dict]:
+        """``n`` distinct new configs (fewer only when a finite space is exhausted)."""
+        n = int(n)
+        if n <= 0:
+            return []
+        pending = list(pending)
+        taken = taken_keys(self.space, observations.configs, observations.failed, pending)
+        out: list[dict] = []
+        n_seen = len(observations.configs) + len(observations.failed) + len(pending)
+        if n_seen < self.n_initial:
+            out += select_new(self.space, self.initial_configs(), taken, min(n, self.n_initial - n_seen))
+        if len(out) < n:
+            out += self._search(observations, pending + out, n - len(out), rng, taken)
+        if len(out) < n:
+            from ..design import sample_unseen
+            out += sample_unseen(self.space, n - len(out), rng, taken)
+        return out
+
+    def _search(self, observations: Observations, pending: list, n: int, rng: np.random.Generator,
+                taken: set[str]) -> list[dict]:
+        """Surrogate-guided configs; ``[]`` (the caller falls back to random) when no model."""
+        values = np.asarray(observations.values, dtype=float)
+        finite = np.isfinite(values)
+        if not finite.any():
+            return []
+        configs = [c for c, ok in zip(observations.configs, finite) if ok]
+        y = values[finite]
+        variances = np.asarray(observations.variances, dtype=float)
+        y_var = variances[finite] if variances.shape == values.shape else None
+        try:
+            X = self.space.encode(configs)
+            model = RBFSurrogate(**self.surrogate_options).fit(X, y, y_var)
+            failed_X = self.space.encode(observations.failed) if observations.failed else None
+            return self._acquire(model, X, y, values, pending, failed_X, n, rng, taken)
+        except (SurrogateFitError, ArithmeticError, ValueError, np.linalg.LinAlgError) as err:
+            logger.warning("rbf strategy: surrogate failed (%s); proposing random configs", err)
+            return []
+
+    def _acquire(self, model: RBFSurrogate, X: np.ndarray, y: np.ndarray, history: np.ndarray, pending: list,
+                 failed_X: Optional[np.ndarray], n: int, rng: np.random.Generator, taken: set[str]) -> list[dict]:
+        """Score DYCORS candidates around the incumbent and pick ``n`` new configs."""
+        n_params = len(self._blocks)
+        n_obs = len(X)
+        center = X[int(np.argmin(y))]
+        sigma = step_size_from_history(history, self.n_initial, n_params, sigma_init=self.sigma_init)
+        prob = dycors_probability(n_params, n_obs, self.n_initial, self.budget)
+        cands = generate_candidates(self._blocks, center, self.n_candidates, sigma, prob, rng,
+                                    uniform_fraction=self.uniform_fraction)
+        cands = snap(self.space, self._blocks, cands)
+        pred, _ = model.predict(cands)
+        if not np.isfinite(pred).any():
+            raise ArithmeticError("surrogate predictions are not finite")
+        pending_X = self.space.encode(pending) if pending else np.zeros((0, self.space.dim))
+        taken_X = np.vstack([X, pending_X] + ([failed_X] if failed_X is not None else []))
+        offset = n_obs + len(pending)
+        weight = lambda k: self.weights[(offset + k) % len(self.weights)]  # noqa: E731
+        radius = 1e-3 * np.sqrt(self.space.dim)
+        order = select_batch(cands, pred, taken_X, n, weight, radius)
+        return select_new(self.space, self.space.decode(cands[order]), taken, n) if order else []
+
+    def __repr__(self) -> str:
+        return (f"RBFStrategy(n_initial={self.n_initial}, n_candidates={self.n_candidates}, "
+                f"weights={list(self.weights)}, budget={self.budget})")
+
+
+def _positive_int(option: str, value: Any, minimum: int) -> int:
+    """Validate an integer option (one-line error naming it)."""
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"strategy 'rbf': {option} must be an integer, got {value!r}") from None
+    if v != value or v < minimum:
+        raise ValueError(f"strategy 'rbf': {option} must be an integer >= {minimum}, got {value!r}")
+    return v

@@ -42,13 +42,15 @@ OPTIMIZERS: dict[str, dict[str, Any]] = {
     "uqhpo-random": {"lib": "uqhpo", "strategy": "random", "replicates": 1, "kappa": 0.0},
     "uqhpo-rbf": {"lib": "uqhpo", "strategy": "rbf", "replicates": 1, "kappa": 0.0},
     "uqhpo-gp": {"lib": "uqhpo", "strategy": "gp", "replicates": 1, "kappa": 0.0},
-    "uqhpo-rbf-uq": {"lib": "uqhpo", "strategy": "rbf", "replicates": 3, "kappa": 0.0},
-    "uqhpo-gp-uq": {"lib": "uqhpo", "strategy": "gp", "replicates": 3, "kappa": 0.0},
-    "uqhpo-rbf-uq-k1": {"lib": "uqhpo", "strategy": "rbf", "replicates": 3, "kappa": 1.0},
+    # UQ mode has ~16 configs: the default design of 2(d+1) configs would leave 2 of them to the
+    # surrogate in 6-d, so these rows use the smallest design the surrogates accept, d + 1
+    "uqhpo-rbf-uq": {"lib": "uqhpo", "strategy": "rbf", "replicates": 3, "kappa": 0.0, "small_design": True},
+    "uqhpo-gp-uq": {"lib": "uqhpo", "strategy": "gp", "replicates": 3, "kappa": 0.0, "small_design": True},
+    "uqhpo-rbf-uq-k1": {"lib": "uqhpo", "strategy": "rbf", "replicates": 3, "kappa": 1.0, "small_design": True},
     "optuna-tpe": {"lib": "optuna", "sampler": "tpe"},
     "optuna-gp": {"lib": "optuna", "sampler": "gp"},
 }
-DEFAULT_OPTIMIZERS = [n for n in OPTIMIZERS if n != "uqhpo-rbf-uq-k1"]
+DEFAULT_OPTIMIZERS = list(OPTIMIZERS)
 #: optimizers whose per-suggestion overhead is timed (UQ variants share their strategy)
 OVERHEAD_OPTIMIZERS = ["uqhpo-random", "uqhpo-rbf", "uqhpo-gp", "optuna-tpe", "optuna-gp"]
 
@@ -72,8 +74,9 @@ def run_uqhpo(problem: Problem, spec: dict, seed: int, budget: int) -> dict:
     import uqhpo
 
     k, kappa = int(spec["replicates"]), float(spec["kappa"])
-    study = uqhpo.create_study(problem.space, strategy=spec["strategy"], seed=seed, kappa=kappa, n_replicates=k,
-                               name=f"{problem.name}-{seed}")
+    options = {"n_initial": problem.space.dim + 1} if spec.get("small_design") else {}
+    study = uqhpo.create_study(problem.space, strategy=spec["strategy"], strategy_options=options, seed=seed,
+                               kappa=kappa, n_replicates=k, name=f"{problem.name}-{seed}")
     score, curve, ask_s, eval_s = Scorer(problem), [], [], 0.0
     best_number = None
     for _ in range(budget // k):

@@ -263,8 +263,9 @@ def _bind_task(cfg: Config, own: Optional[dict], where: str) -> tuple[Any, Space
     """Import and configure the task, merge the spaces and run the task's own checks."""
     try:
         task = as_task(import_object(cfg.task))
-    except ValueError as e:
-        raise ConfigError(f"{where}task: {e}") from None
+    except ValueError as e:  # import_object's message already starts with "task ..."
+        text = str(e)
+        raise ConfigError(f"{where}{text if text.startswith('task') else 'task: ' + text}") from None
     except Exception as e:  # user code failing at import: report it, not a traceback
         raise ConfigError(f"{where}task: importing '{cfg.task}' failed ({type(e).__name__}: {e})") from None
     data = dict(cfg.data or {})
@@ -354,6 +355,8 @@ def describe_validation_error(err: ValidationError) -> str:
     if kind == "missing":
         return f"{key}: required key is missing"
     msg = e["msg"][0].lower() + e["msg"][1:]
+    if kind in ("model_type", "dict_type"):
+        msg = "expected a mapping of keys"
     if kind == "literal_error":
         msg += _did_you_mean(e["input"], _literal_choices(e))
     got = e.get("input")

@@ -52,6 +52,10 @@ def plot_convergence(history: ConvergenceHistory, path: str | os.PathLike, *, ti
                 objective = objective.replace("+", "−")
             ax.step(x, history.best_values, where="post", color="C0", lw=2, label=f"best so far ({objective})")
             ax.legend(loc="best", fontsize=8, frameon=False)
+            # losses spanning decades (a few diverged configs) read better on a log axis
+            positive = history.means[history.means > 0]
+            if len(positive) == len(history) and positive.max() / positive.min() > 10:
+                ax.set_yscale("log")
         else:
             ax.text(0.5, 0.5, "no completed trial yet", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlabel("trial number")

@@ -46,12 +46,15 @@ def as_json(obj: Any) -> Any:
     return json.loads(dumps(obj))
 
 
+_CONTAINERS = (dict, list)
+
+
 def copy_json(obj: Any) -> Any:
-    """Deep copy of plain JSON data (faster than ``copy.deepcopy``)."""
-    if isinstance(obj, dict):
-        return {k: copy_json(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [copy_json(v) for v in obj]
+    """Deep copy of plain JSON data (many times faster than ``copy.deepcopy``)."""
+    if type(obj) is dict:
+        return {k: copy_json(v) if type(v) in _CONTAINERS else v for k, v in obj.items()}
+    if type(obj) is list:
+        return [copy_json(v) if type(v) in _CONTAINERS else v for v in obj]
     return obj
 
 
@@ -74,8 +77,12 @@ def check_loss(state: State, loss: Optional[float]) -> Optional[float]:
 
 
 def copy_replicate(r: Replicate) -> Replicate:
-    return dataclasses.replace(r, metrics=copy_json(r.metrics),
-                               reports=[(s, copy_json(m)) for s, m in r.reports])
+    """A copy the caller may change freely (``dataclasses.replace`` is several times slower)."""
+    c = object.__new__(Replicate)
+    c.__dict__.update(r.__dict__)
+    c.metrics = copy_json(r.metrics) if r.metrics else {}
+    c.reports = [(s, copy_json(m)) for s, m in r.reports]
+    return c
 
 
 # -- the book ---------------------------------------------------------------------------------

@@ -49,8 +49,16 @@ _REPLICATE_COLUMNS = "trial, idx, attempt, seed, state, loss, metrics, runtime, 
 _FINISHED = "('COMPLETE', 'FAILED', 'STALE')"
 
 
+_scan = json.JSONDecoder().scan_once  # the C scanner without json.loads' checks: ~3x faster on small texts
+
+
 def _loads(text: str) -> object:
-    return {} if text == "{}" else json.loads(text)
+    if text == "{}":
+        return {}
+    try:
+        return _scan(text, 0)[0]  # our texts are compact JSON written by ``dumps``
+    except StopIteration:
+        return json.loads(text)  # written by another tool, e.g. with leading spaces
 
 
 def _now(now: Optional[float]) -> float:
@@ -288,7 +296,7 @@ class SQLiteStorage(Storage):
         for n, config, k, created, attrs in conn.execute(
                 "SELECT number, config, n_replicates, created, user_attrs FROM trials WHERE study = ?"
                 + only.replace("trial", "number") + " ORDER BY number", args):
-            trials[n] = Trial(number=n, config=json.loads(config), n_replicates=k, created=created,
+            trials[n] = Trial(number=n, config=_loads(config), n_replicates=k, created=created,
                               user_attrs=_loads(attrs))
         reps: dict[tuple, Replicate] = {}
         for row in conn.execute(f"SELECT {_REPLICATE_COLUMNS} FROM replicates WHERE study = ?{only} "

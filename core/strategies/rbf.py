@@ -129,8 +129,12 @@ class RBFStrategy(Strategy):
         center = X[int(np.argmin(y))]
         sigma = step_size_from_history(history, self.n_initial, n_params, sigma_init=self.sigma_init)
         prob = dycors_probability(n_params, n_obs, self.n_initial, self.budget)
+        import os
+        uf = self.uniform_fraction
+        if os.environ.get("UF_EXPLORE") and self.weights[(n_obs + len(pending)) % len(self.weights)] != min(self.weights):
+            uf = 0.0
         cands = generate_candidates(self._blocks, center, self.n_candidates, sigma, prob, rng,
-                                    uniform_fraction=self.uniform_fraction)
+                                    uniform_fraction=uf)
         cands = snap(self.space, self._blocks, cands)
         pred, _ = model.predict(cands)
         if not np.isfinite(pred).any():

@@ -10,7 +10,8 @@ from scipy.stats import norm
 from uqhpo import Categorical, Integer, Real, Space
 from uqhpo.acquisition.dedup import taken_keys
 from uqhpo.acquisition.gp_acquisition import (acquisition_scores, candidate_points, expected_improvement,
-                                              log_expected_improvement, lower_confidence_bound, propose_gp)
+                                              log_expected_improvement, lower_confidence_bound, propose_gp,
+                                              round_points)
 from uqhpo.surrogates.gp import GaussianProcess
 
 
@@ -145,3 +146,13 @@ def test_unknown_acquisition_is_rejected():
     gp, X, y = _fitted(np.random.default_rng(8))
     with pytest.raises(ValueError, match="acquisition 'pi'"):
         propose_gp(gp, space, 1, np.random.default_rng(0), set(), X_top=X[:1], best=0.0, kind="pi")
+
+
+def test_round_points_matches_space_round():
+    space = Space({"x": Real(1e-3, 1.0, log=True), "k": Integer(1, 7), "m": Integer(1, 64, log=True),
+                   "c": Categorical(["a", "b", "c"]), "o": Categorical([1, 2, 4, 8], ordered=True),
+                   "y": Real(-1.0, 1.0)})
+    X = np.random.default_rng(9).uniform(-0.1, 1.1, (300, space.dim))
+    fast, exact = round_points(space, X), space.round(X)
+    assert np.allclose(fast, exact, atol=1e-12)
+    assert space.decode(fast) == space.decode(exact)

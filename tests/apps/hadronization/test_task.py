@@ -1,0 +1,114 @@
+"""The hadronization task: space, data settings, one run, a 3-trial study, the figure."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import uqhpo
+from uqhpo.apps.hadronization import data, uq
+from uqhpo.apps.hadronization.figures import plot_angles, trial_histogram_paths
+from uqhpo.apps.hadronization.task import HadronizationTask
+from uqhpo.space import Categorical, Fixed, Integer, Real, Space
+from uqhpo.task import TrialContext
+
+SMALL = dict(noise_dim=4, g_width=32, g_depth=2, d_width=32, d_depth=2, g_lr=1e-3, d_lr=1e-3,
+             batch_size=128, r1_weight=1.0, activation="leaky_relu", g_norm="none", d_norm="none", epochs=2)
+
+
+@pytest.fixture(scope="module")
+def small_file(tmp_path_factory):
+    return data.generate_file(tmp_path_factory.mktemp("had") / "clusters.h5", n=3_000, seed=4)
+
+
+def _task(path, **extra) -> HadronizationTask:
+    t = HadronizationTask()
+    t.configure({"path": str(path), "n_train": 2_000, "n_val": 500, "n_test": 500, **extra})
+    return t
+
+
+def test_search_space_covers_the_issue():
+    space = HadronizationTask().search_space()
+    assert space["noise_dim"].low == 2 and space["noise_dim"].high == 32
+    for name in ("g_width", "d_width"):
+        assert (space[name].low, space[name].high) == (32, 512)
+    for name in ("g_depth", "d_depth"):
+        assert (space[name].low, space[name].high) == (1, 10)
+    assert space["g_lr"].log and (space["g_lr"].low, space["g_lr"].high) == (1e-6, 1e-3)
+    assert space["d_lr"].log and (space["d_lr"].low, space["d_lr"].high) == (1e-5, 1e-3)
+    assert space["batch_size"].choices == [128, 256, 512, 1024, 2048, 4096, 8192]
+    assert (space["r1_weight"].low, space["r1_weight"].high) == (0.0, 10.0)
+    for cfg in space.sample(np.random.default_rng(0), 20):
+        assert space.contains(cfg)
+
+
+def test_configure_rejects_bad_keys():
+    t = HadronizationTask()
+    with pytest.raises(ValueError, match="unknown data key 'n_cluster'"):
+        t.configure({"n_cluster": 10})
+    with pytest.raises(ValueError, match="data.frame must be 'quark' or 'lab'"):
+        t.configure({"frame": "cms"})
+    with pytest.raises(ValueError, match="data.n_train must be a positive integer"):
+        t.configure({"n_train": -5})
+
+
+def test_settings_from_environment(monkeypatch, small_file):
+    monkeypatch.setenv("UQHPO_TASK_DATA", json.dumps({"path": str(small_file), "n_train": 1000}))
+    s = HadronizationTask().settings()
+    assert s["path"] == str(small_file) and s["n_train"] == 1000 and s["frame"] == "quark"
+
+
+def test_default_file_is_generated_on_first_use(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("UQHPO_TASK_DATA", json.dumps({"n_clusters": 1_000}))
+    d = HadronizationTask().dataset()
+    assert (tmp_path / "datasets/hadronization/clusters.h5").exists()
+    assert len(d.cond["train"]) == 700 and not list((tmp_path / "datasets/hadronization").glob("*.tmp"))
+
+
+def test_missing_and_too_small_data_are_named(tmp_path, small_file):
+    with pytest.raises(FileNotFoundError, match="absent.h5"):
+        _task(tmp_path / "absent.h5").check()
+    with pytest.raises(ValueError, match="exceeds the 3000 clusters"):
+        HadronizationTask().configure({"path": str(small_file), "n_train": 5000}) or \
+            _task(small_file, n_train=5000).dataset()
+    with pytest.raises(ValueError, match="fewer than batch_size=4096"):
+        _task(small_file).run({**SMALL, "batch_size": 4096}, TrialContext(seed=0, workdir=tmp_path))
+
+
+def test_run_returns_scores_and_saves_histograms(tmp_path, small_file):
+    ctx = TrialContext(seed=3, replicate=1, workdir=tmp_path / "trial0")
+    out = _task(small_file).run(SMALL, ctx)
+    for key in ("loss", "w1_phi", "w1_theta", "sliced_w1", "baseline_w1", "test_w1", "baseline_test_w1",
+                "w1_variation", "variation_gap", "best_epoch"):
+        assert np.isfinite(out[key]), key
+    assert out["loss"] == pytest.approx((out["w1_phi"] + out["w1_theta"]) / 2)
+    assert [step for step, _ in ctx.reports] == [0, 1, 2]
+    assert out["loss"] == pytest.approx(min(m["w1"] for _, m in ctx.reports))
+    assert out["baseline_w1"] > 0.1           # isotropic decay misses the quark-following peak
+    saved = np.load(out["hist_path"])
+    assert saved["generated"].shape == (2, 40) and float(saved["test_w1"]) == pytest.approx(out["test_w1"])
+    assert out["hist_path"].endswith("trial0/replicate1_hist.npz")
+
+
+def test_study_with_replicates_and_figure(tmp_path, small_file, monkeypatch):
+    monkeypatch.setenv("UQHPO_TASK_DATA", json.dumps({"path": str(small_file), "n_train": 2000,
+                                                      "n_val": 500, "n_test": 500}))
+    space = Space({**{k: Fixed(v) for k, v in SMALL.items()},
+                   "noise_dim": Integer(2, 8), "g_lr": Real(3e-4, 1e-3, log=True),
+                   "activation": Categorical(["leaky_relu", "elu"])})
+    study = uqhpo.create_study(space, strategy="random", seed=0)
+    study.optimize(HadronizationTask(), n_trials=3, n_replicates=2, executor="serial", progress=False,
+                   workdir=tmp_path / "trials")
+    assert len(study.trials) == 3 and all(t.n == 2 for t in study.trials)
+    assert all(len(set(t.losses)) == 2 for t in study.trials)    # replicates differ by seed
+    best = study.best
+    assert "baseline_w1" in best.metrics and best.std > 0
+    trial = next(t for t in study.all_trials() if t.number == best.number)
+    paths = trial_histogram_paths(trial)
+    assert len(paths) == 2
+    agg = uq.aggregate_histograms(paths)
+    assert agg["generated_std"].shape == (2, 40) and np.any(agg["generated_std"] > 0)
+    png = plot_angles(paths, tmp_path / "fig" / "angles.png", title="test")
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,165 @@
+"""YAML config validation: every malformed config gives its own one-line message."""
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from uqhpo.config import (TASK_DATA_ENV, ConfigError, export_task_data, load_config, task_data_from_env,
+                          validate_config)
+
+VALID = """\
+task: uqhpo.testing.tasks:quadratic
+space:
+  x: {type: real, low: -2.0, high: 2.0}
+strategy: {name: random}
+budget: {trials: 4}
+uq: {replicates: 2, kappa: 0.5}
+executor: {name: serial, workers: 1}
+seed: 3
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "study.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def replace(old: str, new: str) -> str:
+    assert old in VALID
+    return VALID.replace(old, new)
+
+
+# (config text, substrings the one-line message must contain)
+MALFORMED = {
+    "misspelled top key": (VALID + "budjet: {trials: 3}\n", ["budjet", "unknown key", "did you mean 'budget'"]),
+    "misspelled nested key": (replace("replicates: 2", "replicats: 2"),
+                              ["uq.replicats", "did you mean 'replicates'"]),
+    "wrong type": (replace("replicates: 2", "replicates: two"), ["uq.replicates", "integer", "'two'"]),
+    "float for int": (replace("trials: 4", "trials: 4.5"), ["budget.trials", "integer"]),
+    "zero trials": (replace("trials: 4", "trials: 0"), ["budget.trials", "greater than 0"]),
+    "negative kappa": (replace("kappa: 0.5", "kappa: -1"), ["uq.kappa", "greater than or equal to 0"]),
+    "missing task": (VALID.replace("task: uqhpo.testing.tasks:quadratic\n", ""), ["task", "required"]),
+    "missing budget": (VALID.replace("budget: {trials: 4}\n", ""), ["budget", "required"]),
+    "low > high": (replace("low: -2.0, high: 2.0", "low: 3.0, high: 2.0"), ["space.x", "low (3.0)", "high (2.0)"]),
+    "log with low <= 0": (replace("low: -2.0, high: 2.0", "low: 0.0, high: 2.0, log: true"),
+                          ["space.x", "log scale needs low > 0"]),
+    "unknown param type": (replace("type: real", "type: reel"), ["space.x.type", "'reel'", "did you mean 'real'"]),
+    "unknown param key": (replace("high: 2.0}", "high: 2.0, hihg: 3}"), ["space.x.hihg", "did you mean 'high'"]),
+    "param not in task": (replace("  x: {type: real", "  xx: {type: real"),
+                          ["space.xx", "no parameter 'xx'", "did you mean 'x'"]),
+    "unknown strategy": (replace("name: random", "name: rbff"), ["strategy.name", "'rbff'", "did you mean 'rbf'"]),
+    "bad strategy option": (replace("{name: random}", "{name: grid, levelz: 3}"), ["strategy", "levelz"]),
+    "unknown executor": (replace("name: serial", "name: seriel"), ["executor.name", "did you mean 'serial'"]),
+    "zero workers": (replace("workers: 1", "workers: 0"), ["executor.workers", "greater than or equal to 1"]),
+    "task module missing": (replace("uqhpo.testing.tasks:quadratic", "uqhpo.nope:task"),
+                            ["task", "uqhpo.nope:task", "cannot import"]),
+    "task attribute missing": (replace("tasks:quadratic", "tasks:quadratik"), ["task", "quadratik"]),
+    "task path without colon": (replace("uqhpo.testing.tasks:quadratic", "uqhpo.testing.tasks"),
+                                ["task", "package.module:attribute"]),
+    "data file missing": (replace("uqhpo.testing.tasks:quadratic", "uqhpo.apps.template:task")
+                          .replace("  x: {type: real, low: -2.0, high: 2.0}\n", "  dropout: {type: real, low: 0.0, high: 0.2}\n")
+                          + "data: {path: no/such/file.h5}\n", ["data.path", "no/such/file.h5", "does not exist"]),
+    "data for a task without configure": (VALID + "data: {n: 3}\n", ["data", "takes no data"]),
+    "section not a mapping": (replace("uq: {replicates: 2, kappa: 0.5}", "uq: 3"), ["uq", "expected a mapping"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_config_gives_one_line_naming_the_key(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    text, expected = MALFORMED[name]
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: ")
+    for part in expected:
+        assert part in message, f"{part!r} not in {message!r}"
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"config file '.*nothere.yaml' not found"):
+        load_config(tmp_path / "nothere.yaml")
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    path = write(tmp_path, "task: a:b\nbudget: {trials: 3\nseed: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message and "invalid YAML at line" in message and "\n" not in message
+
+
+def test_top_level_must_be_a_mapping(tmp_path):
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(write(tmp_path, "- a\n- b\n"))
+
+
+def test_valid_config_defaults_and_effective_space(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(write(tmp_path, VALID, "my-study.yaml"))
+    assert cfg.study == "my-study"                     # from the file name
+    assert cfg.storage == "sqlite:///runs/my-study/study.db"
+    assert cfg.output_dir == (tmp_path / "runs" / "my-study").resolve()
+    assert cfg.uq.replicates == 2 and cfg.uq.kappa == 0.5 and cfg.uq.mc_dropout == 0
+    assert cfg.uq.replicates_parallel is True
+    space = cfg.search_space
+    assert space.names == ["x", "y", "n", "act"]        # the task's space, x overridden
+    assert (space["x"].low, space["x"].high) == (-2.0, 2.0)
+    assert space["y"].low == -5.0
+
+
+def test_round_trip_through_stored_dict(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(write(tmp_path, VALID))
+    stored = json.loads(json.dumps(cfg.to_dict()))      # what the study's settings hold
+    again = validate_config(stored)
+    assert again.to_dict() == cfg.to_dict()
+    assert again.config_hash() == cfg.config_hash()
+    assert again.search_space == cfg.search_space
+
+
+def test_hash_ignores_budget_but_not_objective(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = load_config(write(tmp_path, VALID)).config_hash()
+    assert load_config(write(tmp_path, replace("trials: 4", "trials: 40"))).config_hash() == base
+    assert load_config(write(tmp_path, replace("kappa: 0.5", "kappa: 1.5"))).config_hash() != base
+    assert load_config(write(tmp_path, replace("high: 2.0", "high: 3.0"))).config_hash() != base
+
+
+def test_strategy_string_and_yaml11_exponent(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = replace("{name: random}", "random").replace("low: -2.0, high: 2.0", "low: 1e-3, high: 1e1, log: true")
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.strategy.name == "random"
+    assert cfg.search_space["x"].low == pytest.approx(1e-3) and cfg.search_space["x"].log
+
+
+def test_data_paths_resolve_against_cwd_and_reach_workers(tmp_path, monkeypatch):
+    from uqhpo.apps.template.data import write_hdf5
+
+    monkeypatch.chdir(tmp_path)
+    write_hdf5(tmp_path / "d" / "t.h5", n_rows=60, seed=1)
+    text = replace("uqhpo.testing.tasks:quadratic", "uqhpo.apps.template:task").replace(
+        "  x: {type: real, low: -2.0, high: 2.0}\n", "  epochs: {type: integer, low: 1, high: 2}\n")
+    cfg = load_config(write(tmp_path, text + "data: {path: d/t.h5, max_rows: 50}\n"))
+    assert cfg.data == {"path": str((tmp_path / "d" / "t.h5").resolve()), "max_rows": 50}
+    monkeypatch.delenv(TASK_DATA_ENV, raising=False)
+    export_task_data(cfg.data)
+    assert task_data_from_env() == cfg.data
+    export_task_data(None)
+    assert task_data_from_env() == {}
+
+
+def test_task_check_failure_is_reported(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,nan\n")
+    text = replace("uqhpo.testing.tasks:quadratic", "uqhpo.apps.template:task").replace(
+        "  x: {type: real, low: -2.0, high: 2.0}\n", "  epochs: {type: integer, low: 1, high: 2}\n")
+    with pytest.raises(ConfigError, match=r"data: data file '.*bad.csv': 1 row\(s\) contain NaN"):
+        load_config(write(tmp_path, text + "data: {path: bad.csv}\n"))

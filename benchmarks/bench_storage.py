@@ -29,6 +29,12 @@ def _url(kind: str, directory: str) -> str:
             "journal": f"journal:///{directory}/bench.jsonl"}[kind]
 
 
+def _open(kind: str, directory: str):
+    if kind == "journal-nosync":  # the same log without fsync: shows what durability costs
+        return JournalStorage(os.path.join(directory, "bench-nosync.jsonl"), fsync=False)
+    return get_storage(_url(kind, directory))
+
+
 def _cycle(storage, n: int) -> None:
     number = storage.add_trial("b", {"lr": 1e-3 * (n % 97 + 1), "layers": n % 5, "act": "relu"},
                                [n * K + i for i in range(K)])
@@ -56,8 +62,7 @@ def latency(kinds: list[str], sizes: list[int], cycles: int, directory: str) -> 
     """``{(kind, size): (cycle_ms, get_trials_ms)}``."""
     out = {}
     for kind in kinds:
-        url = _url(kind, directory)
-        storage = get_storage(url)
+        storage = _open(kind, directory)
         storage.create_study(StudyRecord("b", "minimize", 0, {}, "fp"))
         # fill the journal without fsync (the timed handle below does fsync every line)
         filler = JournalStorage(storage.path, fsync=False) if kind == "journal" else storage
@@ -70,7 +75,7 @@ def latency(kinds: list[str], sizes: list[int], cycles: int, directory: str) -> 
             reads = max(3, min(cycles, 20_000 // size))
             read_ms = _median_ms(lambda: storage.get_trials("b"), reads)
             out[(kind, size)] = (cycle_ms, read_ms)
-            print(f"  {kind:8s} {size:>6d} trials: filled in {fill:6.1f} s, cycle {cycle_ms:8.3f} ms, "
+            print(f"  {kind:14s} {size:>6d} trials: filled in {fill:6.1f} s, cycle {cycle_ms:8.3f} ms, "
                   f"get_trials {read_ms:9.3f} ms", flush=True)
         storage.close()
     return out
@@ -125,17 +130,17 @@ def main() -> None:
     sizes = [100, 1000] if args.quick else [100, 1000, 10_000]
     cycles = 20 if args.quick else 50
     n_procs, n_trials = (4, 25) if args.quick else (8, 50)
-    kinds = ["memory", "sqlite", "journal"]
+    kinds = ["memory", "sqlite", "journal", "journal-nosync"]
     with tempfile.TemporaryDirectory(dir=args.dir) as directory:
         print(f"latency (k={K} replicates per config; median of {cycles} cycles) in {directory}")
         res = latency(kinds, sizes, cycles, directory)
-        print(f"\n{'backend':8s} {'trials':>6s} {'ask+tell ms':>12s} {'x memory':>9s} {'get_trials ms':>14s} "
+        print(f"\n{'backend':14s} {'trials':>6s} {'ask+tell ms':>12s} {'x memory':>9s} {'get_trials ms':>14s} "
               f"{'x memory':>9s}")
         for kind in kinds:
             for size in sizes:
                 cyc, read = res[(kind, size)]
                 base_cyc, base_read = res[("memory", size)]
-                print(f"{kind:8s} {size:>6d} {cyc:12.3f} {cyc / base_cyc:9.1f} {read:14.3f} {read / base_read:9.1f}")
+                print(f"{kind:14s} {size:>6d} {cyc:12.3f} {cyc / base_cyc:9.1f} {read:14.3f} {read / base_read:9.1f}")
         print(f"\n{n_procs} concurrent writer processes, {n_trials} trials each (add_trial + claim + finish)")
         print(f"{'backend':8s} {'written':>8s} {'lost':>5s} {'dup':>4s} {'unfinished':>10s} {'seconds':>8s} {'ops/s':>8s}")
         for kind in ["sqlite", "journal"]:

@@ -331,7 +331,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _configure_logging(getattr(args, "quiet", False))
     try:
         return _COMMANDS[args.command](args)
-    except (ConfigError, UserError, StorageError, ValueError, FileNotFoundError) as e:
+    except (ConfigError, UserError, StorageError, ValueError, FileNotFoundError, ImportError) as e:
         if os.environ.get("UQHPO_DEBUG"):
             raise
         lines = [ln for ln in str(e).splitlines() if ln.strip()]
@@ -340,6 +340,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `uqhpo status ... | head`: stop quietly
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - interpreter shutdown flushes it
+        return 0
 
 
 if __name__ == "__main__":

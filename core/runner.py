@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from .executors.base import Executor, Job, ReplicateResult, ReplicateSlot
+from .storage.base import StorageError
 from .trial import State, Trial
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -152,34 +153,35 @@ class StudyRunner:
     def _record(self, r: ReplicateResult) -> None:
         key = (r.trial, r.index, r.attempt)
         job_id = self._open_slots.pop(key, None)
-        for step, metrics in r.reports:
-            self.storage.add_report(self.name, r.trial, r.index, r.attempt, step, metrics)
-        if r.status == "ok":
-            self.storage.finish(self.name, r.trial, r.index, r.attempt, State.COMPLETE, loss=r.loss,
-                                metrics=r.metrics, runtime=r.runtime)
-        else:
-            reason = r.error or r.status
-            if r.status == "lost":
-                reason = f"worker lost: {reason}"
-            self.storage.finish(self.name, r.trial, r.index, r.attempt, State.FAILED, runtime=r.runtime, error=reason)
-            failures = self._failures(r.trial, r.index)
+        if job_id is not None and not any(j == job_id for j in self._open_slots.values()):
+            self._running.pop(job_id, None)
+        try:
+            for step, metrics in r.reports:
+                self.storage.add_report(self.name, r.trial, r.index, r.attempt, step, metrics)
+            if r.status == "ok":
+                self.storage.finish(self.name, r.trial, r.index, r.attempt, State.COMPLETE, loss=r.loss,
+                                    metrics=r.metrics, runtime=r.runtime)
+            else:
+                reason = f"worker lost: {r.error or r.status}" if r.status == "lost" else (r.error or r.status)
+                self.storage.finish(self.name, r.trial, r.index, r.attempt, State.FAILED, runtime=r.runtime,
+                                    error=reason)
+        except StorageError as e:
+            # another driver declared this attempt stale and re-queued it: the late result is dropped
+            logger.warning("dropping late result of trial %d replicate %d: %s", r.trial, r.index, e)
+            return
+        trial = self.storage.get_trial(self.name, r.trial)
+        if r.status != "ok":
+            failures = sum(1 for a in trial.replicates if a.index == r.index and a.state == State.FAILED
+                           and not (a.error or "").startswith(INTERRUPTED))
             if failures <= self.max_retries:
                 self.storage.retry(self.name, r.trial, r.index)
                 logger.warning("trial %d replicate %d failed (%s); retry %d of %d", r.trial, r.index,
                                _first_line(reason), failures, self.max_retries)
-            else:
-                logger.warning("trial %d replicate %d failed %d times; giving up: %s", r.trial, r.index,
-                               failures, _first_line(reason))
-        if job_id is not None and not any(j == job_id for j in self._open_slots.values()):
-            self._running.pop(job_id, None)
-        trial = self.storage.get_trial(self.name, r.trial)
+                return
+            logger.warning("trial %d replicate %d failed %d times; giving up: %s", r.trial, r.index,
+                           failures, _first_line(reason))
         if trial.finished:
             self._trial_finished(trial)
-
-    def _failures(self, trial: int, index: int) -> int:
-        t = self.storage.get_trial(self.name, trial)
-        return sum(1 for a in t.replicates if a.index == index and a.state == State.FAILED
-                   and not (a.error or "").startswith(INTERRUPTED))
 
     def _trial_finished(self, trial: Trial) -> None:
         f = self.study._frozen(trial)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -108,17 +108,15 @@ def step_size_from_history(values: np.ndarray, n_initial: int, n_params: int, si
 
 
 def generate_candidates(blocks: Sequence[ParamBlock], center: np.ndarray, n: int, sigma: float, prob: float,
-                        rng: np.random.Generator, uniform_fraction: float = 0.1) -> np.ndarray:
-    """``(n, d)`` candidates: perturbations of ``center`` ``(d,)`` plus uniform points.
+                        rng: np.random.Generator) -> np.ndarray:
+    """``(n, d)`` candidates: DYCORS perturbations of ``center`` ``(d,)``.
 
     Each parameter is perturbed with probability ``prob`` (at least one per candidate).
     Real columns get ``N(0, sigma)`` reflected at the cube's faces; integer and ordinal
     columns move by a whole, non-zero number of steps; one-hot blocks switch choice.
     Candidates are not yet snapped to valid encodings (see :func:`snap`).
     """
-    d = len(center)
-    n_uniform = int(round(n * uniform_fraction)) if n > 1 else 0
-    m = n - n_uniform
+    m = max(int(n), 0)
     X = np.tile(np.asarray(center, dtype=float), (m, 1))
     k = len(blocks)
     if m and k:
@@ -129,8 +127,7 @@ def generate_candidates(blocks: Sequence[ParamBlock], center: np.ndarray, n: int
             rows = np.flatnonzero(mask[:, j])
             if rows.size:
                 _perturb(X, rows, block, sigma, rng)
-    U = rng.random((n_uniform, d))
-    return np.vstack([X, U])
+    return X
 
 
 def _perturb(X: np.ndarray, rows: np.ndarray, block: ParamBlock, sigma: float, rng: np.random.Generator) -> None:
@@ -186,7 +183,8 @@ def _unit_scale(v: np.ndarray) -> np.ndarray:
 
 
 def select_batch(candidates: np.ndarray, predictions: np.ndarray, taken: np.ndarray, n: int,
-                 weight: Callable[[int], float], radius: float) -> list[int]:
+                 weight: Callable[[int], float], radius: float,
+                 eligible: Optional[Callable[[int], Optional[np.ndarray]]] = None) -> list[int]:
     """Pick up to ``n`` candidate rows by merit, one at a time.
 
     Merit (lower is better) ``= w * scaled prediction + (1 - w) * (1 - scaled distance)``
@@ -200,6 +198,7 @@ def select_batch(candidates: np.ndarray, predictions: np.ndarray, taken: np.ndar
         n: number wanted.
         weight: ``k -> w`` for the k-th pick of this batch.
         radius: minimum distance to anything taken.
+        eligible: ``k -> (m,)`` bool mask of rows allowed for the k-th pick (None: all).
 
     Returns:
         Indices into ``candidates``, best first (fewer than ``n`` when too few qualify).
@@ -217,6 +216,9 @@ def select_batch(candidates: np.ndarray, predictions: np.ndarray, taken: np.ndar
     chosen: list[int] = []
     for k in range(n):
         ok = (dist >= radius) & finite_pred
+        mask = eligible(k) if eligible is not None else None
+        if mask is not None:
+            ok &= mask
         if not ok.any():
             break
         idx = np.flatnonzero(ok)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from .base import Storage, StorageError, StudyExistsError, StudyRecord
 from .memory import InMemoryStorage

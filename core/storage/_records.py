@@ -10,17 +10,32 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import gc
 import heapq
 import json
-import logging
 import math
 import os
-from typing import Any, Optional, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence
 
 from ..trial import Replicate, State, Trial
 from .base import StorageError, StudyExistsError, StudyRecord
 
-log = logging.getLogger("uqhpo")
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many objects at once.
+
+    Reading 10 000 trials makes ~10^5 objects; the collections that triggers scan the
+    whole heap again and again and made ``get_trials`` about 5x slower.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # -- JSON -------------------------------------------------------------------------------------
@@ -292,7 +307,8 @@ class Book:
                      user_attrs=copy_json(trial.user_attrs))
 
     def get_trials(self, study: str) -> list[Trial]:
-        return [self.trial_copy(t) for t in self.study(study).trials]
+        with no_gc():
+            return [self.trial_copy(t) for t in self.study(study).trials]
 
     def get_trial(self, study: str, number: int) -> Trial:
         trials = self.study(study).trials

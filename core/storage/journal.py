@@ -28,7 +28,7 @@ import uuid
 from typing import Callable, Optional, Sequence
 
 from ..trial import Replicate, State, Trial
-from ._records import Book, copy_replicate, dumps
+from ._records import Book, copy_replicate, dumps, no_gc
 from .base import Storage, StorageError, StudyRecord
 
 __all__ = ["JournalStorage", "LinkLock"]
@@ -156,8 +156,12 @@ class JournalStorage(Storage):
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)
 
-    def _handle(self) -> int:
-        if self._pid != os.getpid():  # a forked child must not share the parent's descriptor
+    def _handle(self, reopen: bool = False) -> int:
+        """The log's descriptor, opened by this process (a forked child must not share it)."""
+        if reopen and self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+            self._pid = None
+        if self._pid != os.getpid():
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             self._pid = os.getpid()
         return self._fd  # type: ignore[return-value]
@@ -179,7 +183,12 @@ class JournalStorage(Storage):
         end = data.rfind(b"\n")
         if end < 0:
             return  # only an unfinished line so far
-        for line in data[:end].split(b"\n"):
+        with no_gc():
+            self._replay(data[:end].split(b"\n"))
+        self._offset += end + 1
+
+    def _replay(self, lines: list[bytes]) -> None:
+        for line in lines:
             if not line.strip():
                 continue
             try:
@@ -191,13 +200,14 @@ class JournalStorage(Storage):
                 self._book.apply(op)
             except (StorageError, KeyError, TypeError) as exc:
                 log.warning("journal %s: skipping operation %s: %s", self.path, op.get("op"), exc)
-        self._offset += end + 1
 
     def _append(self, plan: Callable[[], Optional[dict]]) -> Optional[dict]:
         """Under the file lock: catch up, decide with ``plan``, append its operation."""
         with self._lock, self._file_lock:
+            # NFS gives close-to-open consistency: a fresh open sees every line written
+            # (and fsync'ed) by the previous holder of the lock, and its true length
+            fd = self._handle(reopen=True)
             self._catch_up()
-            fd = self._handle()
             if os.fstat(fd).st_size > self._offset:
                 # a torn tail left by a dead writer (we hold the lock, nobody is writing)
                 os.write(fd, b"\n")

@@ -31,6 +31,10 @@ class InMemoryStorage(Storage):
     def __repr__(self) -> str:
         return "InMemoryStorage()"
 
+    def __getstate__(self) -> dict:
+        raise TypeError("an in-memory storage cannot be shared with other processes; "
+                        "use storage='sqlite:///path.db' (or 'journal:///path.jsonl')")
+
     # -- studies ----------------------------------------------------------------------------
     def create_study(self, record: StudyRecord) -> None:
         with self._lock:

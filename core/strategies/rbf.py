@@ -37,7 +37,7 @@ class RBFStrategy(Strategy):
         weights: cycle of prediction weights in the merit (default ``(0.3, 0.5, 0.8, 0.95)``).
         budget: expected number of configs; sets the DYCORS decay (default ``max(50, 10 * (d + 1))``;
             beyond it the perturbation probability stays at its floor).
-        uniform_fraction: share of uniform candidates besides the perturbations.
+        global_fraction: share of uniform candidates besides the perturbations.
         sigma_init: initial Gaussian step as a fraction of the cube.
         design: initial design method (``"lhs"``, ``"sobol"``, ``"random"``).
         cap: surrogate value capping (``"median"`` or ``None``).
@@ -49,8 +49,8 @@ class RBFStrategy(Strategy):
 
     def __init__(self, space: Space, n_initial: Optional[int] = None, n_candidates: Optional[int] = None,
                  weights: Optional[Sequence[float]] = None, budget: Optional[int] = None,
-                 uniform_fraction: float = 0.1, sigma_init: float = 0.2, design: str = "lhs",
-                 cap: Optional[str] = "median", smoothing_scale: float = 1.0, seed: int = 0, **options: Any):
+                 global_fraction: float = 0.5, sigma_init: float = 0.2, design: str = "lhs",
+                 cap: Optional[str] = None, smoothing_scale: float = 0.1, seed: int = 0, **options: Any):
         super().__init__(space, **options)
         d = max(space.dim, 1)
         self.n_initial = 2 * (space.dim + 1) if n_initial is None else _positive_int("n_initial", n_initial, 0)
@@ -59,11 +59,11 @@ class RBFStrategy(Strategy):
         if not self.weights or any(not 0.0 <= w <= 1.0 for w in self.weights):
             raise ValueError(f"strategy 'rbf': weights must be a non-empty list of numbers in [0, 1], got {weights}")
         self.budget = max(50, 10 * (space.dim + 1)) if budget is None else _positive_int("budget", budget, 1)
-        if not 0.0 <= uniform_fraction <= 1.0:
-            raise ValueError(f"strategy 'rbf': uniform_fraction must be in [0, 1], got {uniform_fraction}")
+        if not 0.0 <= global_fraction <= 1.0:
+            raise ValueError(f"strategy 'rbf': global_fraction must be in [0, 1], got {global_fraction}")
         if not 0.0 < sigma_init <= 1.0:
             raise ValueError(f"strategy 'rbf': sigma_init must be in (0, 1], got {sigma_init}")
-        self.uniform_fraction = float(uniform_fraction)
+        self.global_fraction = float(global_fraction)
         self.sigma_init = float(sigma_init)
         self.design = design
         self.seed = int(seed)
@@ -129,22 +129,22 @@ class RBFStrategy(Strategy):
         center = X[int(np.argmin(y))]
         sigma = step_size_from_history(history, self.n_initial, n_params, sigma_init=self.sigma_init)
         prob = dycors_probability(n_params, n_obs, self.n_initial, self.budget)
-        import os
-        uf = self.uniform_fraction
-        if os.environ.get("UF_EXPLORE") and self.weights[(n_obs + len(pending)) % len(self.weights)] != min(self.weights):
-            uf = 0.0
-        cands = generate_candidates(self._blocks, center, self.n_candidates, sigma, prob, rng,
-                                    uniform_fraction=uf)
-        cands = snap(self.space, self._blocks, cands)
+        offset = n_obs + len(pending)
+        weights = [self.weights[(offset + k) % len(self.weights)] for k in range(n)]
+        # uniform candidates compete only on the greediest picks: a global step on the model
+        greedy = [w >= max(self.weights) for w in weights]
+        n_global = int(round(self.n_candidates * self.global_fraction)) if any(greedy) else 0
+        cands = generate_candidates(self._blocks, center, self.n_candidates - n_global, sigma, prob, rng)
+        cands = snap(self.space, self._blocks, np.vstack([cands, rng.random((n_global, self.space.dim))]))
         pred, _ = model.predict(cands)
         if not np.isfinite(pred).any():
             raise ArithmeticError("surrogate predictions are not finite")
+        is_local = np.arange(len(cands)) < len(cands) - n_global
         pending_X = self.space.encode(pending) if pending else np.zeros((0, self.space.dim))
         taken_X = np.vstack([X, pending_X] + ([failed_X] if failed_X is not None else []))
-        offset = n_obs + len(pending)
-        weight = lambda k: self.weights[(offset + k) % len(self.weights)]  # noqa: E731
         radius = 1e-3 * np.sqrt(self.space.dim)
-        order = select_batch(cands, pred, taken_X, n, weight, radius)
+        order = select_batch(cands, pred, taken_X, n, weights.__getitem__, radius,
+                             eligible=lambda k: None if greedy[k] else is_local)
         return select_new(self.space, self.space.decode(cands[order]), taken, n) if order else []
 
     def __repr__(self) -> str:

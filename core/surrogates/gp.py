@@ -172,8 +172,8 @@ class GaussianProcess(Surrogate):
             n_best = self.max_fit_points // 4
             rest = rng.choice(order[n_best:], self.max_fit_points - n_best, replace=False)
             idx = np.concatenate([order[:n_best], rest])
+            # same standardisation as the full data, so s2 and noise transfer unchanged
             X, y, fixed_noise = X[idx], y[idx], fixed_noise[idx]
-            y = (y - y.mean()) / max(float(y.std()), 1e-12)
         bounds = self._bounds(d)
         lo, hi = np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
         starts = [np.clip(theta0, lo, hi)]

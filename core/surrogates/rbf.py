@@ -14,8 +14,8 @@ Robustness choices:
 * per-point smoothing ``lambda_i`` comes from the variance of each observation
   (replicate spread), plus a tiny nugget; a failed solve is retried with a larger
   nugget before :class:`SurrogateFitError` is raised;
-* optional median capping of ``y`` (values above the median are set to the median):
-  huge values far from the optimum would otherwise dominate the fit.
+* optional median capping of ``y`` (values above the median are set to the median),
+  for objectives where a few huge values far from the optimum dominate the fit.
 """
 from __future__ import annotations
 
@@ -39,13 +39,13 @@ class RBFSurrogate(Surrogate):
 
     Args:
         kernel: ``"cubic"`` (default) or ``"linear"``.
-        cap: ``"median"`` clips values above the median to the median before fitting;
-            ``None`` fits the raw values.
+        cap: ``None`` (default) fits the raw values; ``"median"`` clips values above the
+            median to the median first (helps when a few huge values dominate).
         smoothing_scale: multiplies the per-point smoothing ``y_var / scale(y)^2``.
         nugget: smallest relative diagonal term, for near-duplicate points.
     """
 
-    def __init__(self, kernel: str = "cubic", cap: Optional[str] = "median", smoothing_scale: float = 1.0,
+    def __init__(self, kernel: str = "cubic", cap: Optional[str] = None, smoothing_scale: float = 1.0,
                  nugget: float = 1e-10):
         if kernel not in KERNELS:
             raise ValueError(f"RBF kernel '{kernel}' is unknown; choose one of {', '.join(KERNELS)}")

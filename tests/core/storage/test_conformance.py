@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +57,12 @@ def test_get_storage_urls(tmp_path, monkeypatch):
     for bad in ["postgres://host/db", "study.db", "sqlite:///", 42]:
         with pytest.raises(ValueError, match="storage"):
             get_storage(bad)
+
+
+def test_memory_storage_is_not_shipped_to_processes():
+    import pickle
+    with pytest.raises(TypeError, match="sqlite:///"):
+        pickle.dumps(InMemoryStorage())
 
 
 # -- studies ----------------------------------------------------------------------------------
@@ -322,3 +328,28 @@ def test_concurrent_processes(file_url, tmp_path):
             assert r.reports == [(0, {"w": w})]
     with pytest.raises(StorageError):
         storage.finish("s", 0, 0, 0, State.FAILED)
+
+
+def test_concurrent_threads_share_one_handle(storage):
+    claimed: dict[int, list] = {w: [] for w in range(4)}
+    numbers: dict[int, list] = {w: [] for w in range(4)}
+
+    def work(w: int) -> None:
+        for k in range(10):
+            numbers[w].append(storage.add_trial("s", {"w": w, "k": k}, [k]))
+            r = storage.claim("s", f"t{w}")
+            if r is not None:
+                claimed[w].append((r.trial, r.index, r.attempt))
+                storage.finish("s", r.trial, r.index, r.attempt, State.COMPLETE, loss=float(w))
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(n for ns in numbers.values() for n in ns) == list(range(40))
+    keys = [k for ks in claimed.values() for k in ks]
+    assert len(keys) == len(set(keys))
+    by_key = {(t.number, r.index, r.attempt): r for t in storage.get_trials("s") for r in t.replicates}
+    for w, ks in claimed.items():
+        assert all(by_key[k].worker == f"t{w}" and by_key[k].loss == float(w) for k in ks)

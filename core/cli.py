@@ -89,10 +89,7 @@ def _create_or_continue(cfg: Config, must_exist: bool = False) -> Any:
     except ValueError as e:
         raise UserError(str(e)) from None
     # keep the stored config current (budget or executor may have changed on resume)
-    settings = dict(study.record.settings)
-    settings["user"] = {**(settings.get("user") or {}), "config": cfg.to_dict()}
-    study.storage.update_settings(study.name, settings)
-    study.record.settings = settings
+    study.set_user_settings({**(study.record.settings.get("user") or {}), "config": cfg.to_dict()})
     return study
 
 

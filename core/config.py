@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -140,7 +140,8 @@ class Config(BaseModel):
     @property
     def search_space(self) -> Space:
         """The effective space: the task's own space with the config's ``space`` applied."""
-        assert self._space is not None, "config was validated without its task"
+        if self._space is None:
+            raise ConfigError(f"space: unknown until the task '{self.task}' is imported (load with check_task=True)")
         return self._space
 
     @property

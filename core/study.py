@@ -72,6 +72,14 @@ class Study:
                            mean=self._sign * agg.mean, std=agg.std, n=agg.n, losses=tuple(losses.tolist()),
                            metrics=metrics, state=t.state)
 
+    def summarize(self, trial: Trial) -> FrozenTrial:
+        """Aggregate of one trial's completed replicates (also for unfinished trials)."""
+        return self._frozen(trial)
+
+    def set_user_settings(self, user: dict) -> None:
+        """Replace the free settings stored with the study (e.g. the YAML config on resume)."""
+        self._update_settings(user=dict(user))
+
     @property
     def trials(self) -> list[FrozenTrial]:
         """Finished (COMPLETE) trials with their aggregates, by number."""

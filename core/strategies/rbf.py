@@ -11,9 +11,10 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..acquisition.dedup import select_new, taken_keys
+from ..acquisition.dedup import select_new, space_size, taken_keys
 from ..acquisition.srbf import (DEFAULT_WEIGHTS, dycors_probability, generate_candidates, param_blocks,
                                 select_batch, snap, step_size_from_history)
+from ..design import DESIGN_METHODS, initial_design, sample_unseen
 from ..seeding import derived_rng
 from ..space import Space
 from ..surrogates.base import SurrogateFitError
@@ -37,7 +38,9 @@ class RBFStrategy(Strategy):
         weights: cycle of prediction weights in the merit (default ``(0.3, 0.5, 0.8, 0.95)``).
         budget: expected number of configs; sets the DYCORS decay (default ``max(50, 10 * (d + 1))``;
             beyond it the perturbation probability stays at its floor).
-        global_fraction: share of uniform candidates besides the perturbations.
+        global_fraction: share of the candidates drawn uniformly from the cube on calls with a
+            pick at the largest weight; they compete only for those picks (a global step on the
+            model), the perturbations of the incumbent for the others.
         sigma_init: initial Gaussian step as a fraction of the cube.
         design: initial design method (``"lhs"``, ``"sobol"``, ``"random"``).
         cap: surrogate value capping (``"median"`` or ``None``).
@@ -65,6 +68,8 @@ class RBFStrategy(Strategy):
             raise ValueError(f"strategy 'rbf': sigma_init must be in (0, 1], got {sigma_init}")
         self.global_fraction = float(global_fraction)
         self.sigma_init = float(sigma_init)
+        if design not in DESIGN_METHODS:
+            raise ValueError(f"strategy 'rbf': design '{design}' is unknown; choose one of {', '.join(DESIGN_METHODS)}")
         self.design = design
         self.seed = int(seed)
         self.surrogate_options = {"cap": cap, "smoothing_scale": float(smoothing_scale)}
@@ -76,7 +81,6 @@ class RBFStrategy(Strategy):
     def initial_configs(self) -> list[dict]:
         """The whole initial design: ``n_initial`` configs, a function of the seed only."""
         if self._design is None:
-            from ..design import initial_design
             self._design = initial_design(self.space, self.n_initial, derived_rng(self.seed, _DESIGN_STREAM),
                                           method=self.design)
         return self._design
@@ -94,10 +98,9 @@ class RBFStrategy(Strategy):
         n_seen = len(observations.configs) + len(observations.failed) + len(pending)
         if n_seen < self.n_initial:
             out += select_new(self.space, self.initial_configs(), taken, min(n, self.n_initial - n_seen))
-        if len(out) < n:
+        if len(out) < n and self.space.dim and space_size(self.space) > len(taken):
             out += self._search(observations, pending + out, n - len(out), rng, taken)
         if len(out) < n:
-            from ..design import sample_unseen
             out += sample_unseen(self.space, n - len(out), rng, taken)
         return out
 

@@ -179,3 +179,14 @@ def test_batch_proposals_spread_out():
     X = space.encode(batch)
     gaps = np.linalg.norm(X[:, None] - X[None], axis=-1)[np.triu_indices(6, 1)]
     assert gaps.min() > 1e-3
+
+
+def test_degenerate_spaces():
+    fixed = Space({"a": Fixed(1)})
+    assert RBFStrategy(fixed).propose(Observations(), [], 2, np.random.default_rng(0)) == [{"a": 1}]
+    done = Observations([{"a": 1}], np.array([1.0]), np.zeros(1))
+    assert RBFStrategy(fixed).propose(done, [], 2, np.random.default_rng(0)) == []
+    one_cat = Space({"c": Categorical(["a", "b", "c"])})
+    seen = Observations([{"c": "a"}], np.array([1.0]), np.zeros(1))
+    rest = RBFStrategy(one_cat, n_initial=1).propose(seen, [], 3, np.random.default_rng(0))
+    assert sorted(c["c"] for c in rest) == ["b", "c"]

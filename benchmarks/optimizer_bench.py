@@ -289,7 +289,8 @@ def parse_seeds(text: str) -> list[int]:
 
 def build_tasks(problems: Iterable[str], optimizers: Iterable[str], seeds: list[int], budget: int,
                 digits_seeds: int) -> list[dict]:
-    """Seed-major order, so an interrupted run has every optimizer on the first seeds."""
+    """Seed-major order, so an interrupted run has every optimizer on the first seeds; the
+    expensive (training) problem comes after all cheap ones."""
     tasks = []
     for seed in seeds:
         for name in problems:
@@ -300,7 +301,7 @@ def build_tasks(problems: Iterable[str], optimizers: Iterable[str], seeds: list[
                 if OPTIMIZERS[opt].get("replicates", 1) > 1 and not problem.noisy:
                     continue  # replicates of an exact function only waste budget
                 tasks.append({"kind": "run", "problem": name, "optimizer": opt, "seed": seed, "budget": budget})
-    return tasks
+    return sorted(tasks, key=lambda t: get_problem(t["problem"]).expensive)  # stable: keeps seed order
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -478,18 +479,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.tables_only:
         done = {task_key(r) for r in load_results(path) if "error" not in r}
+        if not args.no_overhead:
+            # timed one at a time in this process, before the pool, so our own jobs don't disturb them
+            otasks = [{"kind": "overhead", "optimizer": o, "n_obs": n} for n in sizes for o in OVERHEAD_OPTIMIZERS
+                      if o in optimizers and task_key({"kind": "overhead", "optimizer": o, "n_obs": n}) not in done]
+            print(f"{len(otasks)} overhead timings to do", flush=True)
+            execute(otasks, run_overhead, 1, path)
         if not args.no_runs:
             tasks = [t for t in build_tasks(problems, optimizers, seeds, budget, args.digits_seeds or len(seeds))
                      if task_key(t) not in done]
             print(f"{len(tasks)} optimizer runs to do ({mode} mode, {args.jobs} jobs) -> {path}", flush=True)
             execute(tasks, run_task, args.jobs, path)
-        if not args.no_overhead:
-            # timed one at a time in this process, after the pool, so our own jobs don't disturb them
-            otasks = [{"kind": "overhead", "optimizer": o, "n_obs": n} for n in sizes for o in OVERHEAD_OPTIMIZERS
-                      if o in optimizers and task_key({"kind": "overhead", "optimizer": o, "n_obs": n}) not in done]
-            print(f"{len(otasks)} overhead timings to do", flush=True)
-            execute(otasks, run_overhead, 1, path)
-
     records = [r for r in load_results(path)
                if r["kind"] == "overhead" or (r["problem"] in problems and r["optimizer"] in optimizers
                                               and r["seed"] in seeds and r["budget"] == budget)]

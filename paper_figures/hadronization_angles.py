@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_retrain:
             print(f"trial {best.number} has no saved histograms and --no-retrain was given")
             return 1
-        data = (study.record.settings.get("user") or {}).get("data") or cfg.get("data") or {}
+        user = study.record.settings.get("user") or {}
+        data = (user.get("config") or user).get("data") or cfg.get("data") or {}
         paths = _retrain(study, trial, data, output / "figure_retrain")
     config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.config.items())
     out = plot_angles(paths, args.out, title=f"{study.name}: best trial {best.number} "

@@ -20,7 +20,7 @@ import numpy as np
 from ..space import Space
 
 __all__ = ["ParamBlock", "param_blocks", "dycors_probability", "step_size_from_history", "generate_candidates",
-           "snap", "select_batch", "DEFAULT_WEIGHTS"]
+           "snap", "polish", "select_batch", "DEFAULT_WEIGHTS"]
 
 #: weight of the prediction in the merit, cycled by the number of observed + pending configs
 DEFAULT_WEIGHTS = (0.3, 0.5, 0.8, 0.95)
@@ -172,6 +172,48 @@ def snap(space: Space, blocks: Sequence[ParamBlock], X: np.ndarray) -> np.ndarra
             snapped = np.array([param.encode(param.decode(np.array([u])))[0] for u in uniq])
             X[:, cols[0]] = snapped[inverse.ravel()]
     return X
+
+
+def polish(value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], starts: np.ndarray,
+           blocks: Sequence[ParamBlock], radius: float, max_iter: int = 30) -> np.ndarray:
+    """Locally minimise the surrogate over the real columns from each start.
+
+    Discrete columns stay at the start's values; each real column may move at most
+    ``radius`` (a trust region: a cubic RBF extrapolates wildly far from its data).
+
+    Args:
+        value_and_grad: ``x (d,) -> (value, gradient (d,))`` of the surrogate mean.
+        starts: ``(k, d)`` snapped start points.
+        blocks: parameter blocks of the space.
+        radius: half-width of the box around each start, in cube units.
+        max_iter: L-BFGS-B iterations per start.
+
+    Returns:
+        ``(k, d)`` polished points (a start is kept when the optimiser fails).
+    """
+    from scipy.optimize import minimize
+
+    real = np.concatenate([b.cols for b in blocks if b.kind == "real"] or [np.zeros(0, dtype=int)]).astype(int)
+    out = np.array(starts, dtype=float, copy=True)
+    if real.size == 0 or radius <= 0:
+        return out
+    for i, x0 in enumerate(out):
+        bounds = list(zip(np.maximum(x0[real] - radius, 0.0), np.minimum(x0[real] + radius, 1.0)))
+
+        def fun(z: np.ndarray, x0: np.ndarray = x0) -> tuple[float, np.ndarray]:
+            x = x0.copy()
+            x[real] = z
+            v, g = value_and_grad(x)
+            return float(v), np.asarray(g, dtype=float)[real]
+
+        try:
+            res = minimize(fun, x0[real], jac=True, method="L-BFGS-B", bounds=bounds,
+                           options={"maxiter": max_iter})
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            continue
+        if np.all(np.isfinite(res.x)) and np.isfinite(res.fun) and res.fun <= fun(x0[real])[0]:
+            out[i, real] = res.x
+    return out
 
 
 def _unit_scale(v: np.ndarray) -> np.ndarray:

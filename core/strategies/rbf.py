@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from ..acquisition.dedup import select_new, space_size, taken_keys
-from ..acquisition.srbf import (DEFAULT_WEIGHTS, dycors_probability, generate_candidates, param_blocks,
+from ..acquisition.srbf import (DEFAULT_WEIGHTS, dycors_probability, generate_candidates, param_blocks, polish,
                                 select_batch, snap, step_size_from_history)
 from ..design import DESIGN_METHODS, initial_design, sample_unseen
 from ..seeding import derived_rng
@@ -45,6 +45,8 @@ class RBFStrategy(Strategy):
         design: initial design method (``"lhs"``, ``"sobol"``, ``"random"``).
         cap: surrogate value capping (``"median"`` or ``None``).
         smoothing_scale: multiplies the surrogate smoothing from replicate variance.
+        polish: on greedy picks, this many best candidates are refined by a local minimisation
+            of the surrogate over the real parameters (within 3 step sizes); 0 turns it off.
         seed: the study seed (passed by the study); fixes the initial design.
     """
 
@@ -53,7 +55,8 @@ class RBFStrategy(Strategy):
     def __init__(self, space: Space, n_initial: Optional[int] = None, n_candidates: Optional[int] = None,
                  weights: Optional[Sequence[float]] = None, budget: Optional[int] = None,
                  global_fraction: float = 0.5, sigma_init: float = 0.2, design: str = "lhs",
-                 cap: Optional[str] = None, smoothing_scale: float = 0.1, seed: int = 0, **options: Any):
+                 cap: Optional[str] = None, smoothing_scale: float = 0.1, polish: int = 3, seed: int = 0,
+                 **options: Any):
         super().__init__(space, **options)
         d = max(space.dim, 1)
         self.n_initial = 2 * (space.dim + 1) if n_initial is None else _positive_int("n_initial", n_initial, 0)
@@ -67,6 +70,7 @@ class RBFStrategy(Strategy):
         if not 0.0 < sigma_init <= 1.0:
             raise ValueError(f"strategy 'rbf': sigma_init must be in (0, 1], got {sigma_init}")
         self.global_fraction = float(global_fraction)
+        self.polish = _positive_int("polish", polish, 0)
         self.sigma_init = float(sigma_init)
         if design not in DESIGN_METHODS:
             raise ValueError(f"strategy 'rbf': design '{design}' is unknown; choose one of {', '.join(DESIGN_METHODS)}")
@@ -143,6 +147,15 @@ class RBFStrategy(Strategy):
         if not np.isfinite(pred).any():
             raise ArithmeticError("surrogate predictions are not finite")
         is_local = np.arange(len(cands)) < len(cands) - n_global
+        if any(greedy) and self.polish:
+            # refine the most promising candidates by minimising the model near them
+            # (a trust region of 3 steps: measured better than 1 on Hartmann-6, same elsewhere)
+            starts = cands[np.argsort(np.where(np.isfinite(pred), pred, np.inf))[: self.polish]]
+            refined = polish(_value_and_grad(model), starts, self._blocks, 3.0 * sigma)
+            refined = snap(self.space, self._blocks, refined)
+            refined_pred, _ = model.predict(refined)
+            cands, pred = np.vstack([cands, refined]), np.concatenate([pred, refined_pred])
+            is_local = np.concatenate([is_local, np.zeros(len(refined), dtype=bool)])
         pending_X = self.space.encode(pending) if pending else np.zeros((0, self.space.dim))
         taken_X = np.vstack([X, pending_X] + ([failed_X] if failed_X is not None else []))
         radius = 1e-3 * np.sqrt(self.space.dim)
@@ -153,6 +166,13 @@ class RBFStrategy(Strategy):
     def __repr__(self) -> str:
         return (f"RBFStrategy(n_initial={self.n_initial}, n_candidates={self.n_candidates}, "
                 f"weights={list(self.weights)}, budget={self.budget})")
+
+
+def _value_and_grad(model: RBFSurrogate):
+    """``x (d,) -> (mean, gradient (d,))`` of the fitted model, for :func:`polish`."""
+    def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
+        return float(model.predict(x[None, :])[0][0]), model.gradient(x)
+    return value_and_grad
 
 
 def _positive_int(option: str, value: Any, minimum: int) -> int:

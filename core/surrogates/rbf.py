@@ -129,6 +129,19 @@ class RBFSurrogate(Surrogate):
         z = self._phi(cdist(X, self._centers)) @ self._coef + (P @ self._tail) @ self._poly
         return self._y_shift + self._y_scale * z, None
 
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        """Gradient ``(d,)`` of the predicted mean at one point ``x`` ``(d,)``."""
+        if not self._fitted:
+            raise RuntimeError("RBFSurrogate.gradient called before fit")
+        diff = np.asarray(x, dtype=float).ravel()[None, :] - self._centers  # (n, d)
+        r = np.sqrt((diff ** 2).sum(axis=1))
+        if self.kernel == "cubic":
+            weights = 3.0 * r * self._coef
+        else:  # d(-r)/dx = -(x - x_i) / r, zero at a centre
+            weights = -np.divide(self._coef, r, out=np.zeros_like(r), where=r > 0)
+        grad = weights @ diff + self._tail[1:] @ self._poly
+        return self._y_scale * grad
+
     @property
     def n_centers(self) -> int:
         """Number of distinct points in the fit (after merging duplicates)."""

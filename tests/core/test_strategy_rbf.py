@@ -190,3 +190,18 @@ def test_degenerate_spaces():
     seen = Observations([{"c": "a"}], np.array([1.0]), np.zeros(1))
     rest = RBFStrategy(one_cat, n_initial=1).propose(seen, [], 3, np.random.default_rng(0))
     assert sorted(c["c"] for c in rest) == ["b", "c"]
+
+
+def test_study_with_rbf_is_reproducible():
+    import uqhpo
+
+    space = Space({"x": Real(-2, 2), "n": Integer(0, 10)})
+    f = lambda config, seed: (config["x"] - 0.5) ** 2 + 0.1 * (config["n"] - 3) ** 2  # noqa: E731
+    runs = []
+    for _ in range(2):
+        study = uqhpo.create_study(space, strategy="rbf", seed=11, strategy_options={"n_initial": 5})
+        study.optimize(f, n_trials=14, progress=False)
+        runs.append([t.config for t in study.trials])
+    assert runs[0] == runs[1] and len(runs[0]) == 14
+    assert len({space.config_key(c) for c in runs[0]}) == 14
+    assert runs[0][:5] == RBFStrategy(space, n_initial=5, seed=11).initial_configs()

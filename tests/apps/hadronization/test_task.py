@@ -124,3 +124,13 @@ def test_short_training_beats_the_isotropic_baseline(tmp_path):
     assert out["loss"] < 0.6 * out["baseline_w1"]
     assert out["test_w1"] < 0.7 * out["baseline_test_w1"]      # holds on data not used to pick the epoch
     assert out["variation_gap"] > 0                             # closer to nominal than to the variation
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, uqhpo.apps.hadronization as h; h.task.search_space(); "
+            "print(sorted(m for m in ('torch', 'ot', 'h5py', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -219,15 +219,23 @@ def validate_config(raw: dict, *, source: Optional[str] = None, check_task: bool
         raise ConfigError(f"{where}study: a study name is required")
     cfg.storage = storage_url(cfg.storage) if cfg.storage else f"sqlite:///runs/{cfg.study}/study.db"
     cfg.output = str(cfg.output_dir)
-    cfg.data = _resolve_data(cfg.data, where) if cfg.data is not None else None
+    cfg.data, missing_files = _resolve_data(cfg.data, where) if cfg.data is not None else (None, [])
     own_space = _config_space(cfg, where)
     _check_strategy_name(cfg.strategy.name, where)
     if check_task:
-        cfg._task, cfg._space = _bind_task(cfg, own_space, where)
+        cfg._task, cfg._space = _bind_task(cfg, own_space, where, missing_files)
         _check_strategy_options(cfg, where)
-    elif own_space is not None:
-        cfg._space = Space(own_space)
+    else:
+        _refuse_missing(missing_files, where)
+        if own_space is not None:
+            cfg._space = Space(own_space)
     return cfg
+
+
+def _refuse_missing(missing_files: list, where: str) -> None:
+    if missing_files:
+        key, value = missing_files[0]
+        raise ConfigError(f"{where}data.{key}: file '{value}' does not exist")
 
 
 def _config_space(cfg: Config, where: str) -> Optional[dict]:
@@ -247,20 +255,21 @@ def _config_space(cfg: Config, where: str) -> Optional[dict]:
     return params
 
 
-def _resolve_data(data: dict, where: str) -> dict:
-    """Make path-like ``data`` values absolute and check that the files exist."""
-    out = {}
+def _resolve_data(data: dict, where: str) -> tuple[dict, list]:
+    """Make path-like ``data`` values absolute; also return the (key, value) pairs of files
+    that do not exist (refused later unless the task generates missing data itself)."""
+    out, missing = {}, []
     for key, value in data.items():
         if isinstance(value, str) and any(key == k or key.endswith("_" + k) for k in _PATH_KEYS):
             p = Path(value).expanduser().resolve()
             if not p.exists():
-                raise ConfigError(f"{where}data.{key}: file '{value}' does not exist")
+                missing.append((key, value))
             value = str(p)
         out[key] = value
-    return out
+    return out, missing
 
 
-def _bind_task(cfg: Config, own: Optional[dict], where: str) -> tuple[Any, Space]:
+def _bind_task(cfg: Config, own: Optional[dict], where: str, missing_files: list = ()) -> tuple[Any, Space]:
     """Import and configure the task, merge the spaces and run the task's own checks."""
     try:
         task = as_task(import_object(cfg.task))
@@ -269,6 +278,10 @@ def _bind_task(cfg: Config, own: Optional[dict], where: str) -> tuple[Any, Space
         raise ConfigError(f"{where}{text if text.startswith('task') else 'task: ' + text}") from None
     except Exception as e:  # user code failing at import: report it, not a traceback
         raise ConfigError(f"{where}task: importing '{cfg.task}' failed ({type(e).__name__}: {e})") from None
+    # a task that writes its dataset on first use (``generates_missing_data = True``) may name a file
+    # that does not exist yet; any other task gets a one-line error naming the file
+    if not getattr(task, "generates_missing_data", False):
+        _refuse_missing(list(missing_files), where)
     data = dict(cfg.data or {})
     missing = [k for k in getattr(task, "required_data_keys", ()) if k not in data]
     if missing:

@@ -163,3 +163,24 @@ def test_task_check_failure_is_reported(tmp_path, monkeypatch):
         "  x: {type: real, low: -2.0, high: 2.0}\n", "  epochs: {type: integer, low: 1, high: 2}\n")
     with pytest.raises(ConfigError, match=r"data: data file '.*bad.csv': 1 row\(s\) contain NaN"):
         load_config(write(tmp_path, text + "data: {path: bad.csv}\n"))
+
+
+def test_missing_data_file_allowed_only_for_tasks_that_generate_it(tmp_path, monkeypatch):
+    from uqhpo.config import ConfigError, validate_config
+    module = tmp_path / "gen_tasks_for_config_test.py"
+    module.write_text(
+        "import uqhpo\n"
+        "class _Base(uqhpo.Task):\n"
+        "    def configure(self, data): self.data = data\n"
+        "    def search_space(self): return uqhpo.Space({'x': uqhpo.Real(0, 1)})\n"
+        "    def run(self, config, ctx): return config['x']\n"
+        "class Generates(_Base):\n"
+        "    generates_missing_data = True\n"
+        "generates = Generates()\n"
+        "plain = _Base()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    missing = str(tmp_path / "not_yet.h5")
+    cfg = validate_config({"task": "gen_tasks_for_config_test:generates", "study": "g", "data": {"path": missing}})
+    assert cfg.data["path"] == missing
+    with pytest.raises(ConfigError, match=r"data\.path: file .*not_yet\.h5' does not exist"):
+        validate_config({"task": "gen_tasks_for_config_test:plain", "study": "p", "data": {"path": missing}})

@@ -180,7 +180,7 @@ def test_missing_data_file_allowed_only_for_tasks_that_generate_it(tmp_path, mon
         "plain = _Base()\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     missing = str(tmp_path / "not_yet.h5")
-    cfg = validate_config({"task": "gen_tasks_for_config_test:generates", "study": "g", "data": {"path": missing}})
+    cfg = validate_config({"task": "gen_tasks_for_config_test:generates", "study": "g", "budget": {"trials": 2}, "data": {"path": missing}})
     assert cfg.data["path"] == missing
     with pytest.raises(ConfigError, match=r"data\.path: file .*not_yet\.h5' does not exist"):
-        validate_config({"task": "gen_tasks_for_config_test:plain", "study": "p", "data": {"path": missing}})
+        validate_config({"task": "gen_tasks_for_config_test:plain", "study": "p", "budget": {"trials": 2}, "data": {"path": missing}})

@@ -14,6 +14,7 @@ name               behaviour
                    given, only for replicate ``config["kill_replicate"]``); refuses in
                    a main process so a serial run cannot kill the test session
 ``flaky``          fails on attempt 0, succeeds on later attempts
+``kill_first_attempt``  SIGKILLs its worker on attempt 0 of replicate 0
 ``inspect_context``  returns the context it saw (seed, device, pid...) as metrics
 =================  ===============================================================
 """
@@ -118,6 +119,23 @@ class SelfKill(Task):
         return float(config.get("x", 0.0))
 
 
+class KillFirstAttempt(Task):
+    """SIGKILLs its worker process on the first attempt of replicate 0 (a node dying mid-
+    training); every other attempt sleeps briefly and returns ``x``."""
+
+    def search_space(self) -> Space:
+        return Space({"x": Real(0.0, 1.0)})
+
+    def run(self, config: dict, ctx: TrialContext) -> float:
+        if ctx.attempt == 0 and ctx.replicate == 0:
+            if multiprocessing.parent_process() is None:
+                raise RuntimeError("kill_first_attempt refuses to kill a main process; use the local executor")
+            time.sleep(0.2)  # "mid-training"
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(0.05)
+        return float(config.get("x", 0.0))
+
+
 class Flaky(Task):
     """Raises on attempt 0, returns ``x`` on any retry (for retry logic)."""
 
@@ -156,4 +174,5 @@ nan = ReturnsNaN()
 reporting = Reporting()
 self_kill = SelfKill()
 flaky = Flaky()
+kill_first_attempt = KillFirstAttempt()
 inspect_context = InspectContext()

@@ -305,6 +305,10 @@ def build_tasks(problems: Iterable[str], optimizers: Iterable[str], seeds: list[
 
 
 # -- tables ------------------------------------------------------------------------------------
+#: medians closer than this fraction of the problem's range count as a tie in the summary
+TIE_FRACTION = 1e-3
+
+
 def _fmt(x: float) -> str:
     return "-" if x is None or not np.isfinite(x) else f"{x:.4g}"
 
@@ -380,18 +384,21 @@ def targets_text(all_stats: dict[str, dict], problems: list[Problem], optimizers
                  times: dict) -> str:
     """The spec's targets, judged from the table (never from timed tests)."""
     peers = [o for o in optimizers if OPTIMIZERS[o]["lib"] == "optuna"]
-    lines = ["### Summary", "", "| problem | best median (optimizer) | best uqhpo (optimizer) | best Optuna | uqhpo-random |",
+    lines = ["### Summary (medians within 0.1 % of the range of the best count as tied)", "",
+             "| problem | best median (optimizers) | best uqhpo (optimizer) | best Optuna | uqhpo-random |",
              "|---|---|---|---|---|"]
     for p in problems:
         st = all_stats.get(p.name, {})
         if not st:
             continue
-        win = min(st, key=lambda o: st[o]["median"])
+        tol = TIE_FRACTION * p.f_range
+        best = min(s["median"] for s in st.values())
+        tied = ", ".join(o for o in st if st[o]["median"] <= best + tol)
         uq = [o for o in st if OPTIMIZERS[o]["lib"] == "uqhpo" and OPTIMIZERS[o]["strategy"] != "random"]
         bu = min(uq, key=lambda o: st[o]["median"]) if uq else None
         op = min((o for o in st if o in peers), key=lambda o: st[o]["median"], default=None)
         cell = lambda o: f"{_fmt(st[o]['median'])} ({o})" if o else "-"  # noqa: E731
-        lines.append(f"| {p.name} | {cell(win)} | {cell(bu)} | {cell(op)} | "
+        lines.append(f"| {p.name} | {_fmt(best)} ({tied}) | {cell(bu)} | {cell(op)} | "
                      f"{_fmt(st['uqhpo-random']['median']) if 'uqhpo-random' in st else '-'} |")
     lines += ["", "Targets:"]
     for fam, members in _families(optimizers).items():
@@ -401,10 +408,10 @@ def targets_text(all_stats: dict[str, dict], problems: list[Problem], optimizers
             mine = [o for o in members if o in st]
             if not mine:
                 continue
-            m = min(st[o]["median"] for o in mine)
-            if m <= min([st[o]["median"] for o in st if o not in members], default=np.inf):
+            m, tol = min(st[o]["median"] for o in mine), TIE_FRACTION * p.f_range
+            if m <= min([st[o]["median"] for o in st if o not in members], default=np.inf) + tol:
                 wins.append(p.name)
-            if "uqhpo-random" in st and m > st["uqhpo-random"]["median"]:
+            if "uqhpo-random" in st and m > st["uqhpo-random"]["median"] + tol:
                 worse.append(p.name)
             uqm = [st[o]["median"] for o in mine if OPTIMIZERS[o]["replicates"] > 1]
             if p.noisy and uqm:
@@ -412,7 +419,7 @@ def targets_text(all_stats: dict[str, dict], problems: list[Problem], optimizers
                 if min(uqm) < min([st[o]["median"] for o in peers if o in st], default=np.inf):
                     uq_wins.append(p.name)
         n_prob = sum(1 for p in problems if all_stats.get(p.name))
-        lines.append(f"- uqhpo {fam} (best of {', '.join(members)}): best median on {len(wins)}/{n_prob} "
+        lines.append(f"- uqhpo {fam} (best of {', '.join(members)}): best or tied median on {len(wins)}/{n_prob} "
                      f"({', '.join(wins) or 'none'}); worse than random on {', '.join(worse) or 'none'}")
         if noisy:
             lines.append(f"- uqhpo {fam} UQ mode beats both Optuna samplers on {len(uq_wins)}/{len(noisy)} noisy "

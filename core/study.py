@@ -40,9 +40,20 @@ class Study:
         self.kappa = float(s.get("kappa", 1.0))
         self.n_replicates = int(s.get("n_replicates", 1))
         self.mc_dropout = int(s.get("mc_dropout", 0))
-        self.strategy = make_strategy(s.get("strategy", "rbf"), self.space, seed=self.seed,
-                                      **dict(s.get("strategy_options") or {}))
+        self.strategy = self._make_strategy(s.get("n_trials"))
         self._sign = 1.0 if self.direction == "minimize" else -1.0
+
+    def _make_strategy(self, n_trials: Optional[int]):
+        """The strategy from the stored settings; a strategy whose schedule depends on the
+        budget (DYCORS perturbation decay) gets the trial budget unless the user set one."""
+        import inspect
+        from .strategies import strategy_class
+        s = self.record.settings
+        options = dict(s.get("strategy_options") or {})
+        name = s.get("strategy", "rbf")
+        if n_trials and "budget" not in options and "budget" in inspect.signature(strategy_class(name)).parameters:
+            options["budget"] = int(n_trials)
+        return make_strategy(name, self.space, seed=self.seed, **options)
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, strategy={self.record.settings.get('strategy')!r}, seed={self.seed})"
@@ -198,6 +209,7 @@ class Study:
             self.n_replicates = int(n_replicates)
             self._update_settings(n_replicates=self.n_replicates)
         self._update_settings(n_trials=int(n_trials))
+        self.strategy = self._make_strategy(int(n_trials))
         runner = StudyRunner(self, objective, executor=executor, workers=workers,
                              replicates_parallel=replicates_parallel, max_retries=max_retries,
                              workdir=workdir or self._default_workdir(), progress=progress,
@@ -216,7 +228,8 @@ class Study:
         path = getattr(self.storage, "path", None)
         if path:
             return Path(path).resolve().parent / "trials" / self.name
-        return Path(tempfile.gettempdir()) / "uqhpo" / f"{self.name}-{self.seed}"
+        # "uqhpo-trials", not "uqhpo": a folder named like the package would shadow it for scripts in /tmp
+        return Path(tempfile.gettempdir()) / "uqhpo-trials" / f"{self.name}-{self.seed}"
 
 
 # -- construction ---------------------------------------------------------------------------

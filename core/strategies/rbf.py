@@ -60,7 +60,8 @@ class RBFStrategy(Strategy):
         super().__init__(space, **options)
         d = max(space.dim, 1)
         self.n_initial = 2 * (space.dim + 1) if n_initial is None else _positive_int("n_initial", n_initial, 0)
-        self.n_candidates = min(100 * d, 5000) if n_candidates is None else _positive_int("n_candidates", n_candidates, 1)
+        self.n_candidates = (min(100 * d, 5000) if n_candidates is None
+                             else _positive_int("n_candidates", n_candidates, 1))
         self.weights = tuple(float(w) for w in (DEFAULT_WEIGHTS if weights is None else weights))
         if not self.weights or any(not 0.0 <= w <= 1.0 for w in self.weights):
             raise ValueError(f"strategy 'rbf': weights must be a non-empty list of numbers in [0, 1], got {weights}")

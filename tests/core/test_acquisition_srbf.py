@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from uqhpo.acquisition.dedup import select_new, taken_keys
-from uqhpo.acquisition.srbf import (dycors_probability, generate_candidates, param_blocks, select_batch, snap,
-                                    step_size_from_history)
+from uqhpo.acquisition.srbf import (dycors_probability, generate_candidates, param_blocks, polish, select_batch,
+                                    snap, step_size_from_history)
 from uqhpo.space import Categorical, Fixed, Integer, Real, Space
 
 
@@ -52,7 +52,8 @@ def test_step_size_replays_history():
     assert step_size_from_history(improving, 4, 3) == pytest.approx(0.2)
     # many failures halve down to the floor, then the step resets
     stuck = np.array([1.0] + [2.0] * 30)  # 6 halvings of 5 failures each
-    assert step_size_from_history(stuck, 1, 2, sigma_init=0.2, sigma_min=0.2 * 0.5 ** 6) == pytest.approx(0.2 * 0.5 ** 6)
+    floor = 0.2 * 0.5 ** 6
+    assert step_size_from_history(stuck, 1, 2, sigma_init=0.2, sigma_min=floor) == pytest.approx(floor)
     assert step_size_from_history(np.array([1.0] + [2.0] * 35), 1, 2) == pytest.approx(0.2)
     assert step_size_from_history(np.array([1.0] + [2.0] * 40), 1, 2) == pytest.approx(0.1)
     # non-finite values are ignored
@@ -120,3 +121,25 @@ def test_full_pipeline_never_returns_taken_configs_and_is_integer_valid():
     assert len({space.config_key(c) for c in configs}) == len(configs)
     assert all(space.contains(c) for c in configs)
     assert select_new(space, configs, set(taken), 8) == configs
+
+
+def test_polish_moves_only_real_columns_within_the_trust_region():
+    space = Space({"x": Real(0, 1), "k": Integer(0, 4), "y": Real(0, 1)})
+    blocks = param_blocks(space)
+    target = np.array([0.7, 0.0, 0.2])
+
+    def value_and_grad(z):
+        diff = z - target
+        return float(diff @ diff), 2 * diff
+
+    starts = space.encode([{"x": 0.1, "k": 3, "y": 0.25}, {"x": 0.65, "k": 1, "y": 0.9}])
+    out = polish(value_and_grad, starts, blocks, radius=0.3)
+    np.testing.assert_allclose(out[:, 1], starts[:, 1])  # the integer column is untouched
+    assert np.all(np.abs(out - starts) <= 0.3 + 1e-9)
+    np.testing.assert_allclose(out[0, [0, 2]], [0.4, 0.2], atol=1e-5)  # x capped by the region, y optimal
+    np.testing.assert_allclose(out[1, [0, 2]], [0.7, 0.6], atol=1e-5)
+    assert all(value_and_grad(o)[0] < value_and_grad(s)[0] for o, s in zip(out, starts))
+    # nothing to polish in a purely discrete space
+    discrete = Space({"k": Integer(0, 4)})
+    same = polish(value_and_grad, discrete.encode([{"k": 2}]), param_blocks(discrete), radius=0.3)
+    np.testing.assert_allclose(same, discrete.encode([{"k": 2}]))

@@ -187,8 +187,9 @@ def test_simulated_asynchrony_keeps_workers_busy():
 
 @pytest.mark.parametrize("strategy", ["rbf", "gp"])
 def test_end_to_end_noisy_branin_beats_random(strategy):
-    """A small optimize on noisy Branin (x1 integer): the surrogate strategy's incumbent,
-    scored on the noise-free function, is near the optimum (0.398) and beats random search."""
+    """A small optimize on noisy Branin (x1 integer, noise sd 5, 14 configs x 3 replicates):
+    the surrogate strategy's incumbent, scored on the noise-free function, is near the
+    optimum (0.398) and clearly better than random search's."""
     space = uqhpo.Space({"x1": uqhpo.Integer(-5, 10), "x2": uqhpo.Real(0.0, 15.0)})
 
     def branin(c):
@@ -204,7 +205,8 @@ def test_end_to_end_noisy_branin_beats_random(strategy):
         s.optimize(noisy, n_trials=14, n_replicates=3, progress=False)
         return branin(s.best.config) - 0.397887
 
-    ours = np.median([regret(strategy, k) for k in range(3)])
-    rand = np.median([regret("random", k) for k in range(3)])
-    assert ours < 3.0
-    assert ours <= rand
+    ours = np.median([regret(strategy, k) for k in range(6)])
+    rand = np.median([regret("random", k) for k in range(6)])
+    # measured here: rbf 2.8, gp 1.6, random 6.9 (medians over these 6 seeds)
+    assert ours < 4.0
+    assert ours < 0.6 * rand

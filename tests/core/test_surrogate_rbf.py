@@ -138,3 +138,13 @@ def test_linear_kernel_interpolates():
     X = rng.random((30, 2))
     mean, _ = RBFSurrogate(kernel="linear").fit(X, smooth(X)).predict(X)
     np.testing.assert_allclose(mean, smooth(X), atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel", ["cubic", "linear"])
+def test_gradient_matches_finite_differences(kernel):
+    rng = np.random.default_rng(8)
+    X = rng.random((30, 3))
+    model = RBFSurrogate(kernel=kernel).fit(X, 3 * np.sin(X).sum(1))
+    x, eps = rng.random(3), 1e-6
+    numeric = [(model.predict(x + eps * e)[0][0] - model.predict(x - eps * e)[0][0]) / (2 * eps) for e in np.eye(3)]
+    np.testing.assert_allclose(model.gradient(x), numeric, rtol=1e-5, atol=1e-7)

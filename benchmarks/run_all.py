@@ -3,9 +3,9 @@
     python benchmarks/run_all.py            # full mode (hours on 2 cores; resumable)
     python benchmarks/run_all.py --quick    # smoke mode: a few minutes
 
-Each script runs in its own process with one BLAS/OpenMP thread. Scripts that are not
-there yet are reported and skipped; a failing script does not stop the others, but the
-exit status is non-zero when any failed. ``UQHPO_BENCH_QUICK=1`` selects quick mode too
+Scripts: ``optimizer_bench.py`` first, then every ``bench_*.py`` present (each takes
+``--quick``). Each runs in its own process with one BLAS/OpenMP thread; a failing script
+does not stop the others, but the exit status is non-zero when any failed. ``UQHPO_BENCH_QUICK=1`` selects quick mode too
 (``make bench UQHPO_BENCH_QUICK=1``).
 """
 from __future__ import annotations
@@ -18,8 +18,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-#: run order: the optimizer benchmark first (the core evidence), then the engineering ones
-SCRIPTS = ["optimizer_bench.py", "bench_storage.py", "bench_utilization.py"]
+#: the optimizer benchmark runs first (the core evidence), then every other ``bench_*.py``
+FIRST = "optimizer_bench.py"
+
+
+def discover() -> list[str]:
+    """Benchmark scripts present in benchmarks/, in run order."""
+    others = sorted(p.name for p in HERE.glob("bench_*.py"))
+    return ([FIRST] if (HERE / FIRST).exists() else []) + others
 
 
 def run_script(script: Path, quick: bool, extra: list[str]) -> int:
@@ -40,17 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=None, help="passed to optimizer_bench.py (default 2)")
     args = ap.parse_args(argv)
     quick = args.quick or os.environ.get("UQHPO_BENCH_QUICK", "") not in ("", "0")
-    wanted = args.only.split(",") if args.only else SCRIPTS
-    unknown = [w for w in wanted if w not in SCRIPTS]
+    scripts = discover()
+    wanted = args.only.split(",") if args.only else scripts
+    unknown = [w for w in wanted if w not in scripts]
     if unknown:
-        ap.error(f"--only: unknown script(s) {unknown}; choose from {', '.join(SCRIPTS)}")
+        ap.error(f"--only: unknown script(s) {unknown}; present: {', '.join(scripts)}")
 
     results: dict[str, str] = {}
     for name in wanted:
         script = HERE / name
-        if not script.exists():
-            results[name] = "not present (skipped)"
-            continue
         extra = ["--jobs", str(args.jobs)] if args.jobs and name == "optimizer_bench.py" else []
         rc = run_script(script, quick, extra)
         results[name] = "ok" if rc == 0 else f"FAILED (exit {rc})"

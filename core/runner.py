@@ -219,10 +219,13 @@ class StudyRunner:
     def _open_progress(self, n_trials: int) -> None:
         if not self.progress:
             return
+        import sys
         from tqdm.auto import tqdm
         done = sum(1 for t in self.storage.get_trials(self.name) if t.finished)
+        # in a log file (no terminal) a bar redrawn every 0.1 s buries the per-trial lines
+        interval = 0.1 if sys.stderr.isatty() else 60.0
         self._bar = tqdm(total=n_trials, initial=min(done, n_trials), desc=self.name, unit="trial",
-                         dynamic_ncols=True, leave=True)
+                         dynamic_ncols=True, leave=True, mininterval=interval)
 
 
 def _first_line(text: str) -> str:

@@ -46,6 +46,7 @@ class GPStrategy(Strategy):
     """
 
     name = "gp"
+    _incumbent = "mean"
 
     def __init__(self, space: Space, n_initial: Optional[int] = None, acquisition: str = "ei", beta: float = 2.0,
                  n_candidates: Optional[int] = None, n_restarts: int = 3, design: str = "lhs", seed: int = 0,
@@ -124,7 +125,7 @@ class GPStrategy(Strategy):
             gp, X, y = fitted
             mean_obs, _ = gp.predict(X)
             # incumbent on the posterior mean: robust to one lucky noisy draw
-            best = float(np.min(mean_obs))
+            best = float(np.min(mean_obs)) if self._incumbent == "mean" else float(np.min(y))
             X_top = X[np.argsort(mean_obs)[:_N_TOP]]
             return propose_gp(gp, self.space, n, rng, taken, X_top=X_top, best=best, pending=pending,
                               kind=self.acquisition, beta=self.beta, n_candidates=self.n_candidates)

@@ -366,7 +366,11 @@ def overhead_table(records: list[dict]) -> tuple[str, dict]:
         cells = []
         for n in sizes:
             t, base = times.get((o, n)), times.get(("uqhpo-random", n))
-            cells.append("-" if t is None else f"{1000 * t:.1f}" + (f" (x{t / base:.2g})" if base else ""))
+            if t is None:
+                cells.append("-")
+                continue
+            ratio = "" if not base else f" (x{t / base:.0f})" if t / base >= 10 else f" (x{t / base:.1f})"
+            cells.append(f"{1000 * t:.1f}{ratio}")
         lines.append(f"| {o} | " + " | ".join(cells) + " |")
     return "\n".join(lines), times
 

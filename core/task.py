@@ -48,7 +48,8 @@ class TrialContext:
     trial: int = 0
     replicate: int = 0
     attempt: int = 0
-    device: str = "cpu"
+    # UQHPO_DEVICE lets the GPU meta-test re-run CPU smoke tests on CUDA unchanged
+    device: str = field(default_factory=lambda: os.environ.get("UQHPO_DEVICE", "cpu"))
     workdir: Path = field(default_factory=lambda: Path("."))
     mc_dropout: int = 0
     reports: list = field(default_factory=list)

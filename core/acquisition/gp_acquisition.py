@@ -2,8 +2,9 @@
 
 Search for one point: score a large candidate set (scrambled Sobol points plus
 perturbations of the best observed points, each snapped to a valid config with
-``Space.round``), refine the real-valued columns of the top few with L-BFGS-B while the
-integer and categorical columns stay at their rounded values, and take the best-scoring
+``Space.round``); improve the top few by a coordinate search over the values of each
+integer and categorical parameter, then refine their real-valued columns with L-BFGS-B
+while the integer and categorical columns stay at their values; take the best-scoring
 candidate whose config is not taken yet. For a batch, each chosen point is added to the
 GP as a "kriging believer" fantasy (value = posterior mean) before the next is chosen,
 which shrinks the std around it and pushes the next choice elsewhere. Pending configs
@@ -18,7 +19,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import erfcx, ndtr
 
-from ..space import Space
+from ..space import Categorical, Integer, Space
 from ..surrogates.gp import GaussianProcess
 from .dedup import select_new
 
@@ -147,6 +148,47 @@ def round_points(space: Space, X: np.ndarray) -> np.ndarray:
     return out
 
 
+def discrete_values(space: Space, max_values: int = 64) -> list[tuple[slice, np.ndarray]]:
+    """Per integer / categorical parameter: its columns and the encodings of its values
+    ``(k, width)`` (at most ``max_values``, evenly spread over a wide integer range)."""
+    out = []
+    for name, p in space.params.items():
+        if isinstance(p, Integer):
+            values = np.unique(np.round(np.linspace(p.low, p.high, min(p.n_values, max_values))).astype(int))
+            out.append((space.slice_of(name), np.array([p.encode(int(v)) for v in values])))
+        elif isinstance(p, Categorical) and len(p.choices) > 1:
+            out.append((space.slice_of(name), np.array([p.encode(c) for c in p.choices])))
+    return out
+
+
+def _sweep_discrete(gp: GaussianProcess, space: Space, starts: np.ndarray, kind: str, best: float, beta: float,
+                    rounds: int = 2) -> np.ndarray:
+    """Coordinate search over the integer and categorical parameters of ``starts`` (q, d):
+    each parameter in turn is set to its best value (all others held), ``rounds`` passes."""
+    blocks = discrete_values(space)
+    X = starts.copy()
+    if not blocks or len(X) == 0:
+        return X
+    score = acquisition_scores(gp, X, kind, best, beta)[0]
+    rows = np.arange(len(X))
+    for _ in range(rounds):
+        improved = False
+        for sl, values in blocks:
+            k = len(values)
+            V = np.repeat(X, k, axis=0)
+            V[:, sl] = np.tile(values, (len(X), 1))
+            s = acquisition_scores(gp, V, kind, best, beta)[0].reshape(len(X), k)
+            j = np.argmax(s, axis=1)
+            better = s[rows, j] > score + 1e-12
+            if better.any():
+                X[better, sl] = values[j[better]]
+                score[better] = s[rows, j][better]
+                improved = True
+        if not improved:
+            break
+    return X
+
+
 def _refine(gp: GaussianProcess, space: Space, starts: np.ndarray, kind: str, best: float, beta: float,
             max_iter: int) -> np.ndarray:
     """L-BFGS-B on the real columns of all ``starts`` (q, d) at once (their scores add up)."""
@@ -201,6 +243,7 @@ def propose_gp(gp: GaussianProcess, space: Space, n: int, rng: np.random.Generat
         C = np.unique(C, axis=0)
         scores, _ = acquisition_scores(gp, C, kind, best, beta)
         top = C[np.argsort(-scores)[:n_refine]]
+        top = _sweep_discrete(gp, space, top, kind, best, beta)
         R = _refine(gp, space, top, kind, best, beta, refine_iter)
         C = np.vstack([R, C])
         scores = np.concatenate([acquisition_scores(gp, R, kind, best, beta)[0], scores])

@@ -28,6 +28,7 @@ logger = logging.getLogger("uqhpo")
 _DESIGN_STREAM = 1
 # centres of the local candidates: this many best observations
 _N_TOP = 5
+_INCUMBENTS = ("observed", "mean")
 
 
 class GPStrategy(Strategy):
@@ -41,16 +42,18 @@ class GPStrategy(Strategy):
         beta: LCB exploration weight (``mean - beta * std``).
         n_candidates: Sobol candidates scored per proposal (default ``min(2048, 256 * d)``).
         n_restarts: L-BFGS-B starts of the GP hyperparameter fit.
+        incumbent: the EI threshold: ``"observed"`` (lowest observed value; a lucky noisy
+            draw makes EI explore more) or ``"mean"`` (lowest posterior mean at the
+            observed configs; exploits more under noise).
         design: initial design method (``"lhs"``, ``"sobol"``, ``"random"``).
         seed: the study seed (passed by the study); fixes the initial design.
     """
 
     name = "gp"
-    _incumbent = "mean"
 
     def __init__(self, space: Space, n_initial: Optional[int] = None, acquisition: str = "ei", beta: float = 2.0,
-                 n_candidates: Optional[int] = None, n_restarts: int = 3, design: str = "lhs", seed: int = 0,
-                 **options: Any):
+                 n_candidates: Optional[int] = None, n_restarts: int = 3, incumbent: str = "observed",
+                 design: str = "lhs", seed: int = 0, **options: Any):
         super().__init__(space, **options)
         self.n_initial = 2 * (space.dim + 1) if n_initial is None else _int_option("n_initial", n_initial, 0)
         if acquisition not in ACQUISITIONS:
@@ -65,6 +68,9 @@ class GPStrategy(Strategy):
             raise ValueError(f"strategy 'gp': beta must be a number >= 0, got {beta!r}")
         self.n_candidates = None if n_candidates is None else _int_option("n_candidates", n_candidates, 1)
         self.n_restarts = _int_option("n_restarts", n_restarts, 1)
+        if incumbent not in _INCUMBENTS:
+            raise ValueError(f"strategy 'gp': incumbent must be one of {', '.join(_INCUMBENTS)}, got {incumbent!r}")
+        self.incumbent = incumbent
         self.design = design
         self.seed = int(seed)
         self._design: Optional[list[dict]] = None
@@ -124,8 +130,7 @@ class GPStrategy(Strategy):
                 return []
             gp, X, y = fitted
             mean_obs, _ = gp.predict(X)
-            # incumbent on the posterior mean: robust to one lucky noisy draw
-            best = float(np.min(mean_obs)) if self._incumbent == "mean" else float(np.min(y))
+            best = float(np.min(y) if self.incumbent == "observed" else np.min(mean_obs))
             X_top = X[np.argsort(mean_obs)[:_N_TOP]]
             return propose_gp(gp, self.space, n, rng, taken, X_top=X_top, best=best, pending=pending,
                               kind=self.acquisition, beta=self.beta, n_candidates=self.n_candidates)
@@ -135,7 +140,7 @@ class GPStrategy(Strategy):
 
     def __repr__(self) -> str:
         return (f"GPStrategy(n_initial={self.n_initial}, acquisition={self.acquisition!r}, beta={self.beta}, "
-                f"n_restarts={self.n_restarts})")
+                f"n_restarts={self.n_restarts}, incumbent={self.incumbent!r})")
 
 
 def _int_option(option: str, value: Any, minimum: int) -> int:

@@ -36,6 +36,8 @@ def test_registered_by_name_and_validates_options():
         make_strategy("gp", space, n_init=3)
     with pytest.raises(ValueError, match="acquisition"):
         GPStrategy(space, acquisition="ucb")
+    with pytest.raises(ValueError, match="incumbent"):
+        GPStrategy(space, incumbent="best")
     with pytest.raises(ValueError, match="n_initial"):
         GPStrategy(space, n_initial=-1)
     assert GPStrategy(space).n_initial == 2 * (space.dim + 1)
@@ -51,10 +53,10 @@ def test_initial_design_comes_from_the_seed_and_skips_seen():
     assert nxt == a.initial_configs()[3:5]
 
 
-@pytest.mark.parametrize("acquisition", ["ei", "lcb"])
-def test_proposals_valid_distinct_and_untaken(acquisition):
+@pytest.mark.parametrize("acquisition,incumbent", [("ei", "observed"), ("ei", "mean"), ("lcb", "observed")])
+def test_proposals_valid_distinct_and_untaken(acquisition, incumbent):
     space = mixed_space()
-    strat = GPStrategy(space, n_initial=6, acquisition=acquisition, seed=1)
+    strat = GPStrategy(space, n_initial=6, acquisition=acquisition, incumbent=incumbent, seed=1)
     rng = np.random.default_rng(1)
     evaluated = space.sample(rng, 10)
     failed = space.sample(rng, 2)

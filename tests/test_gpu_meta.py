@@ -31,10 +31,3 @@ def test_app_smoke_tests_pass_on_cuda():
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "not slow", "-p", "no:cacheprovider", str(apps)],
                          env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-
-
-@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA device")
-def test_context_device_follows_environment(monkeypatch):
-    from uqhpo.task import TrialContext
-    monkeypatch.setenv("UQHPO_DEVICE", "cuda")
-    assert TrialContext(seed=0).device == "cuda"

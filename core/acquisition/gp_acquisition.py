@@ -228,7 +228,7 @@ def propose_gp(gp: GaussianProcess, space: Space, n: int, rng: np.random.Generat
         pending: configs under evaluation, added as fantasies first.
         kind: "ei" (expected improvement) or "lcb" (lower confidence bound with ``beta``).
         n_candidates: Sobol candidates per choice (default grows with the dimension).
-        n_refine: candidates refined by L-BFGS-B per choice.
+        n_refine: top candidates improved per choice (discrete sweep, then L-BFGS-B).
         refine_iter: iteration cap of that refinement.
     """
     if kind not in ACQUISITIONS:

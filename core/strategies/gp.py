@@ -95,7 +95,7 @@ class GPStrategy(Strategy):
         n_seen = len(observations.configs) + len(observations.failed) + len(pending)
         if n_seen < self.n_initial:
             out += select_new(self.space, self.initial_configs(), taken, min(n, self.n_initial - n_seen))
-        if len(out) < n and n_seen + len(out) >= self.n_initial:
+        if len(out) < n and n_seen + len(out) >= self.n_initial and self.space.dim > 0:
             out += self._search(observations, pending + out, n - len(out), rng, taken)
         if len(out) < n:
             from ..design import sample_unseen

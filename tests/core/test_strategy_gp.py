@@ -130,3 +130,12 @@ def test_batch_with_pending_spreads_out():
     X = space.encode(out)
     dist = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))[np.triu_indices(4, 1)]
     assert len(out) == 4 and dist.min() > 0.01
+
+
+def test_space_of_fixed_values_gives_its_single_config_once():
+    from uqhpo import Fixed
+    space = Space({"a": Fixed(3), "b": Fixed("x")})
+    strat = GPStrategy(space, n_initial=0)
+    assert strat.propose(Observations(), [], 2, np.random.default_rng(0)) == [{"a": 3, "b": "x"}]
+    obs = observe_simple([{"a": 3, "b": "x"}])
+    assert strat.propose(obs, [], 1, np.random.default_rng(0)) == []

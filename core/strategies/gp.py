@@ -9,29 +9,25 @@ confidence bound, with pending configs as kriging-believer fantasies.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
-from ..acquisition.dedup import select_new, taken_keys
 from ..acquisition.gp_acquisition import ACQUISITIONS, propose_gp
-from ..seeding import derived_rng
 from ..space import Space
 from ..surrogates.base import SurrogateFitError
 from ..surrogates.gp import GaussianProcess
 from ..trial import Observations
-from .base import Strategy
+from .model_based import ModelBasedStrategy, int_option
 
 logger = logging.getLogger("uqhpo")
 
-# key of the seed stream the initial design is drawn from (seeding.derived_rng)
-_DESIGN_STREAM = 1
 # centres of the local candidates: this many best observations
 _N_TOP = 5
 _INCUMBENTS = ("observed", "mean")
 
 
-class GPStrategy(Strategy):
+class GPStrategy(ModelBasedStrategy):
     """Gaussian-process Bayesian optimisation.
 
     Args:
@@ -54,8 +50,7 @@ class GPStrategy(Strategy):
     def __init__(self, space: Space, n_initial: Optional[int] = None, acquisition: str = "ei", beta: float = 2.0,
                  n_candidates: Optional[int] = None, n_restarts: int = 3, incumbent: str = "observed",
                  design: str = "lhs", seed: int = 0, **options: Any):
-        super().__init__(space, **options)
-        self.n_initial = 2 * (space.dim + 1) if n_initial is None else _int_option("n_initial", n_initial, 0)
+        super().__init__(space, n_initial=n_initial, design=design, seed=seed, **options)
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"strategy 'gp': acquisition must be one of {', '.join(ACQUISITIONS)}, "
                              f"got {acquisition!r}")
@@ -66,41 +61,11 @@ class GPStrategy(Strategy):
             raise ValueError(f"strategy 'gp': beta must be a number >= 0, got {beta!r}") from None
         if not self.beta >= 0:
             raise ValueError(f"strategy 'gp': beta must be a number >= 0, got {beta!r}")
-        self.n_candidates = None if n_candidates is None else _int_option("n_candidates", n_candidates, 1)
-        self.n_restarts = _int_option("n_restarts", n_restarts, 1)
+        self.n_candidates = None if n_candidates is None else int_option("gp", "n_candidates", n_candidates, 1)
+        self.n_restarts = int_option("gp", "n_restarts", n_restarts, 1)
         if incumbent not in _INCUMBENTS:
             raise ValueError(f"strategy 'gp': incumbent must be one of {', '.join(_INCUMBENTS)}, got {incumbent!r}")
         self.incumbent = incumbent
-        self.design = design
-        self.seed = int(seed)
-        self._design: Optional[list[dict]] = None
-
-    def initial_configs(self) -> list[dict]:
-        """The whole initial design: ``n_initial`` configs, a function of the seed only."""
-        if self._design is None:
-            from ..design import initial_design
-            self._design = initial_design(self.space, self.n_initial, derived_rng(self.seed, _DESIGN_STREAM),
-                                          method=self.design)
-        return self._design
-
-    def propose(self, observations: Observations, pending: Sequence[Mapping[str, Any]], n: int,
-                rng: np.random.Generator) -> list[dict]:
-        """``n`` distinct new configs (fewer only when a finite space is exhausted)."""
-        n = int(n)
-        if n <= 0:
-            return []
-        pending = list(pending)
-        taken = taken_keys(self.space, observations.configs, observations.failed, pending)
-        out: list[dict] = []
-        n_seen = len(observations.configs) + len(observations.failed) + len(pending)
-        if n_seen < self.n_initial:
-            out += select_new(self.space, self.initial_configs(), taken, min(n, self.n_initial - n_seen))
-        if len(out) < n and n_seen + len(out) >= self.n_initial and self.space.dim > 0:
-            out += self._search(observations, pending + out, n - len(out), rng, taken)
-        if len(out) < n:
-            from ..design import sample_unseen
-            out += sample_unseen(self.space, n - len(out), rng, taken)
-        return out
 
     def fit_surrogate(self, observations: Observations, rng: np.random.Generator
                       ) -> Optional[tuple[GaussianProcess, np.ndarray, np.ndarray]]:
@@ -141,14 +106,3 @@ class GPStrategy(Strategy):
     def __repr__(self) -> str:
         return (f"GPStrategy(n_initial={self.n_initial}, acquisition={self.acquisition!r}, beta={self.beta}, "
                 f"n_restarts={self.n_restarts}, incumbent={self.incumbent!r})")
-
-
-def _int_option(option: str, value: Any, minimum: int) -> int:
-    """Validate an integer option (one-line error naming it)."""
-    try:
-        v = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"strategy 'gp': {option} must be an integer, got {value!r}") from None
-    if v != value or v < minimum:
-        raise ValueError(f"strategy 'gp': {option} must be an integer >= {minimum}, got {value!r}")
-    return v

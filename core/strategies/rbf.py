@@ -7,28 +7,24 @@ resume), the step size and merit weights are re-derived from the history each ca
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..acquisition.dedup import select_new, space_size, taken_keys
+from ..acquisition.dedup import select_new
 from ..acquisition.srbf import (DEFAULT_WEIGHTS, dycors_probability, generate_candidates, param_blocks, polish,
                                 select_batch, snap, step_size_from_history)
-from ..design import DESIGN_METHODS, initial_design, sample_unseen
-from ..seeding import derived_rng
 from ..space import Space
 from ..surrogates.base import SurrogateFitError
 from ..surrogates.rbf import RBFSurrogate
 from ..trial import Observations
-from .base import Strategy
+from .model_based import ModelBasedStrategy, int_option
 
 logger = logging.getLogger("uqhpo")
 
-# key of the seed stream the initial design is drawn from (seeding.derived_rng)
-_DESIGN_STREAM = 1
 
 
-class RBFStrategy(Strategy):
+class RBFStrategy(ModelBasedStrategy):
     """Stochastic RBF search (SRBF with DYCORS perturbations).
 
     Args:
@@ -57,57 +53,24 @@ class RBFStrategy(Strategy):
                  global_fraction: float = 0.5, sigma_init: float = 0.2, design: str = "lhs",
                  cap: Optional[str] = None, smoothing_scale: float = 0.1, polish: int = 3, seed: int = 0,
                  **options: Any):
-        super().__init__(space, **options)
+        super().__init__(space, n_initial=n_initial, design=design, seed=seed, **options)
         d = max(space.dim, 1)
-        self.n_initial = 2 * (space.dim + 1) if n_initial is None else _positive_int("n_initial", n_initial, 0)
         self.n_candidates = (min(100 * d, 5000) if n_candidates is None
-                             else _positive_int("n_candidates", n_candidates, 1))
+                             else int_option("rbf", "n_candidates", n_candidates, 1))
         self.weights = tuple(float(w) for w in (DEFAULT_WEIGHTS if weights is None else weights))
         if not self.weights or any(not 0.0 <= w <= 1.0 for w in self.weights):
             raise ValueError(f"strategy 'rbf': weights must be a non-empty list of numbers in [0, 1], got {weights}")
-        self.budget = max(50, 10 * (space.dim + 1)) if budget is None else _positive_int("budget", budget, 1)
+        self.budget = max(50, 10 * (space.dim + 1)) if budget is None else int_option("rbf", "budget", budget, 1)
         if not 0.0 <= global_fraction <= 1.0:
             raise ValueError(f"strategy 'rbf': global_fraction must be in [0, 1], got {global_fraction}")
         if not 0.0 < sigma_init <= 1.0:
             raise ValueError(f"strategy 'rbf': sigma_init must be in (0, 1], got {sigma_init}")
         self.global_fraction = float(global_fraction)
-        self.polish = _positive_int("polish", polish, 0)
+        self.polish = int_option("rbf", "polish", polish, 0)
         self.sigma_init = float(sigma_init)
-        if design not in DESIGN_METHODS:
-            raise ValueError(f"strategy 'rbf': design '{design}' is unknown; choose one of {', '.join(DESIGN_METHODS)}")
-        self.design = design
-        self.seed = int(seed)
         self.surrogate_options = {"cap": cap, "smoothing_scale": float(smoothing_scale)}
         RBFSurrogate(**self.surrogate_options)  # validate early
         self._blocks = param_blocks(space)
-        self._design: Optional[list[dict]] = None
-
-    # -- initial design -------------------------------------------------------------------
-    def initial_configs(self) -> list[dict]:
-        """The whole initial design: ``n_initial`` configs, a function of the seed only."""
-        if self._design is None:
-            self._design = initial_design(self.space, self.n_initial, derived_rng(self.seed, _DESIGN_STREAM),
-                                          method=self.design)
-        return self._design
-
-    # -- proposing ------------------------------------------------------------------------
-    def propose(self, observations: Observations, pending: Sequence[Mapping[str, Any]], n: int,
-                rng: np.random.Generator) -> list[dict]:
-        """``n`` distinct new configs (fewer only when a finite space is exhausted)."""
-        n = int(n)
-        if n <= 0:
-            return []
-        pending = list(pending)
-        taken = taken_keys(self.space, observations.configs, observations.failed, pending)
-        out: list[dict] = []
-        n_seen = len(observations.configs) + len(observations.failed) + len(pending)
-        if n_seen < self.n_initial:
-            out += select_new(self.space, self.initial_configs(), taken, min(n, self.n_initial - n_seen))
-        if len(out) < n and self.space.dim and space_size(self.space) > len(taken):
-            out += self._search(observations, pending + out, n - len(out), rng, taken)
-        if len(out) < n:
-            out += sample_unseen(self.space, n - len(out), rng, taken)
-        return out
 
     def _search(self, observations: Observations, pending: list, n: int, rng: np.random.Generator,
                 taken: set[str]) -> list[dict]:
@@ -174,14 +137,3 @@ def _value_and_grad(model: RBFSurrogate):
     def value_and_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
         return float(model.predict(x[None, :])[0][0]), model.gradient(x)
     return value_and_grad
-
-
-def _positive_int(option: str, value: Any, minimum: int) -> int:
-    """Validate an integer option (one-line error naming it)."""
-    try:
-        v = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"strategy 'rbf': {option} must be an integer, got {value!r}") from None
-    if v != value or v < minimum:
-        raise ValueError(f"strategy 'rbf': {option} must be an integer >= {minimum}, got {value!r}")
-    return v

@@ -84,6 +84,7 @@ def _create_or_continue(cfg: Config, must_exist: bool = False) -> Any:
                              strategy_options=cfg.strategy.options, seed=cfg.seed, storage=cfg.storage,
                              name=cfg.study or "default", direction=cfg.direction, kappa=cfg.uq.kappa,
                              n_replicates=cfg.uq.replicates, mc_dropout=cfg.uq.mc_dropout,
+                             adaptive_replicates=cfg.uq.adaptive,
                              config_hash=cfg.config_hash(), settings={"config": cfg.to_dict()},
                              load_if_exists=True)
     except ValueError as e:
@@ -170,7 +171,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     budget = study.record.settings.get("n_trials")
     settings = study.record.settings
     print(f"study '{study.name}': strategy {settings.get('strategy')}, seed {study.seed}, kappa {study.kappa:g}, "
-          f"{study.n_replicates} replicate(s) per trial, {study.direction}")
+          f"{'up to ' if study.adaptive else ''}{study.n_replicates} replicate(s) per trial"
+          f"{' (adaptive)' if study.adaptive else ''}, {study.direction}")
     by_state = _count(t.state.value for t in trials)
     print(f"trials: {len(trials)}" + (f" of {budget}" if budget else "") + " | " + _counts_line(by_state))
     reps = [r for t in trials for r in t.replicates]

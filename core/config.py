@@ -90,6 +90,8 @@ class UQSection(BaseModel):
     kappa: float = Field(default=1.0, ge=0)
     mc_dropout: int = Field(default=0, ge=0)
     replicates_parallel: bool = True
+    # train new configs once and top the incumbent up to `replicates` (see create_study)
+    adaptive: bool = False
 
 
 class ExecutorSection(BaseModel):

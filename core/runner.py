@@ -106,12 +106,18 @@ class StudyRunner:
 
     def _all_done(self, n_trials: int) -> bool:
         trials = self.storage.get_trials(self.name)
-        return len(trials) >= n_trials and all(t.finished for t in trials)
+        return (len(trials) >= n_trials and all(t.finished for t in trials)
+                and self.study._intensify_target(trials) is None)
 
     # -- handing out work -------------------------------------------------------------------------
     def _fill_workers(self, trials: list[Trial], n_trials: int) -> None:
         while self.executor.free_slots() > 0:
             job = self._job_from_waiting(trials)
+            if job is None:
+                target = self.study._intensify_target(trials)  # adaptive replication: confirm the incumbent
+                if target is not None:
+                    self.study._extend(target)
+                    job = self._job_from_waiting([self.storage.get_trial(self.name, target.number)])
             if job is None and len(trials) < n_trials:
                 configs = self.study._propose(1, trials)
                 if not configs:  # finite space exhausted
@@ -119,7 +125,7 @@ class StudyRunner:
                         logger.info("strategy has nothing left to propose; stopping at %d trials", len(trials))
                     self._exhausted = True
                     return
-                number = self.study._add_trial(configs[0], self.study.n_replicates)
+                number = self.study._add_trial(configs[0], self.study._replicates_for_new_trial())
                 trials = self.storage.get_trials(self.name)
                 job = self._job_from_waiting([t for t in trials if t.number == number])
             if job is None:

@@ -40,6 +40,7 @@ class Study:
         self.kappa = float(s.get("kappa", 1.0))
         self.n_replicates = int(s.get("n_replicates", 1))
         self.mc_dropout = int(s.get("mc_dropout", 0))
+        self.adaptive = bool(s.get("adaptive_replicates", False))
         self.strategy = self._make_strategy(s.get("n_trials"))
         self._sign = 1.0 if self.direction == "minimize" else -1.0
 
@@ -67,12 +68,20 @@ class Study:
         """What the strategy sees: finished configs and their aggregate objective (minimised)."""
         from .uq import observations_from_trials
         trials = self.all_trials() if trials is None else trials
-        return observations_from_trials(list(trials), self.space, self.kappa, self.direction)
+        return observations_from_trials(list(trials), self.space, self.kappa, self.direction,
+                                        std_prior=self._std_prior(trials))
 
-    def _frozen(self, t: Trial) -> FrozenTrial:
+    def _std_prior(self, trials: Sequence[Trial]) -> Optional[float]:
+        """With adaptive replication, single-replicate configs borrow the pooled spread."""
+        if not self.adaptive:
+            return None
+        from .uq import pooled_std
+        return pooled_std(trials)
+
+    def _frozen(self, t: Trial, std_prior: Optional[float] = None) -> FrozenTrial:
         from .uq import aggregate
         losses = t.losses
-        agg = aggregate(self._sign * losses, self.kappa)
+        agg = aggregate(self._sign * losses, self.kappa, std_prior)
         done = [r for r in t.replicates if r.state == State.COMPLETE]
         metrics: dict[str, Any] = {}
         for key in sorted({k for r in done for k in r.metrics}):
@@ -85,7 +94,7 @@ class Study:
 
     def summarize(self, trial: Trial) -> FrozenTrial:
         """Aggregate of one trial's completed replicates (also for unfinished trials)."""
-        return self._frozen(trial)
+        return self._frozen(trial, self._std_prior(self.all_trials()))
 
     def set_user_settings(self, user: dict) -> None:
         """Replace the free settings stored with the study (e.g. the YAML config on resume)."""
@@ -94,7 +103,9 @@ class Study:
     @property
     def trials(self) -> list[FrozenTrial]:
         """Finished (COMPLETE) trials with their aggregates, by number."""
-        return [self._frozen(t) for t in self.all_trials() if t.state == State.COMPLETE]
+        trials = self.all_trials()
+        prior = self._std_prior(trials)
+        return [self._frozen(t, prior) for t in trials if t.state == State.COMPLETE]
 
     @property
     def best(self) -> FrozenTrial:
@@ -107,8 +118,10 @@ class Study:
     def trials_table(self) -> list[dict]:
         """One flat row per trial: number, state, hyperparameters, aggregates, metric means."""
         rows = []
-        for t in self.all_trials():
-            f = self._frozen(t)
+        trials = self.all_trials()
+        prior = self._std_prior(trials)
+        for t in trials:
+            f = self._frozen(t, prior)
             row: dict[str, Any] = {"number": t.number, "state": t.state.value}
             row.update({f"param_{k}": v for k, v in t.config.items()})
             row.update({"value": f.value, "mean": f.mean, "std": f.std, "n": f.n})
@@ -131,6 +144,27 @@ class Study:
         rng = proposal_rng(self.seed, len(trials))
         return self.strategy.propose(obs, pending, n, rng)
 
+    def _intensify_target(self, trials: Sequence[Trial]) -> Optional[Trial]:
+        """Adaptive replication: the incumbent, when it has fewer than ``n_replicates``
+        finished replicates and none pending; None otherwise. Topping it up first means a
+        lucky single draw is challenged before it can stay the best."""
+        if not self.adaptive or self.n_replicates <= 1:
+            return None
+        done = [t for t in trials if t.state == State.COMPLETE]
+        if not done:
+            return None
+        prior = self._std_prior(trials)
+        best = min(done, key=lambda t: self._sign * self._frozen(t, prior).value)
+        return best if best.n_replicates < self.n_replicates else None
+
+    def _extend(self, trial: Trial) -> int:
+        """Queue one more replicate of ``trial`` (seed keyed by its number and new index)."""
+        return self.storage.extend_trial(self.name, trial.number,
+                                         replicate_seed(self.seed, trial.number, trial.n_replicates))
+
+    def _replicates_for_new_trial(self) -> int:
+        return 1 if self.adaptive else self.n_replicates
+
     def _add_trial(self, config: dict, n_replicates: int, user_attrs: Optional[dict] = None) -> int:
         # Seeds are keyed by the trial number this driver expects; the storage assigns numbers
         # atomically, and the seeds actually used are stored with every replicate.
@@ -148,10 +182,22 @@ class Study:
         return self._add_trial(config, n_replicates or self.n_replicates, {"enqueued": True})
 
     def ask(self, n: int = 1, n_replicates: Optional[int] = None) -> Trial | list[Trial]:
-        """Propose and register ``n`` new trials (a single Trial when n == 1)."""
+        """Propose and register ``n`` trials (a single Trial when n == 1). Evaluate each
+        trial's ``waiting()`` replicates and pass their losses to :meth:`tell`.
+
+        With adaptive replication the first returned trial may be an earlier one with one
+        more replicate to run (the incumbent being confirmed) instead of a new config.
+        """
         trials = self.all_trials()
-        configs = self._propose(n, trials)
-        numbers = [self._add_trial(c, n_replicates or self.n_replicates) for c in configs]
+        numbers: list[int] = []
+        target = self._intensify_target(trials)
+        if target is not None:
+            self._extend(target)
+            numbers.append(target.number)
+        if len(numbers) < n:
+            configs = self._propose(n - len(numbers), trials)
+            k = n_replicates or self._replicates_for_new_trial()
+            numbers += [self._add_trial(c, k) for c in configs]
         out = [self.storage.get_trial(self.name, k) for k in numbers]
         return out[0] if n == 1 else out
 
@@ -160,16 +206,19 @@ class Study:
 
         Args:
             trial: the Trial from :meth:`ask`, or its number.
-            values: one loss, a list of replicate losses (one per replicate), or dicts with
-                "loss". A non-finite loss is stored as a FAILED replicate.
+            values: one loss, or a list with one loss per *waiting* replicate (in index
+                order; for a new trial that is every replicate), or dicts with "loss". A
+                non-finite loss is stored as a FAILED replicate.
         """
         from .task import normalize_result
         number = trial if isinstance(trial, int) else trial.number
         t = self.storage.get_trial(self.name, number)
         vals = list(values) if isinstance(values, (list, tuple, np.ndarray)) else [values]
-        if len(vals) != t.n_replicates:
-            raise ValueError(f"trial {number} has {t.n_replicates} replicate(s) but {len(vals)} value(s) were told")
-        for i, v in enumerate(vals):
+        waiting = [r.index for r in t.waiting()]
+        if len(vals) != len(waiting):
+            raise ValueError(f"trial {number} has {len(waiting)} waiting replicate(s) but {len(vals)} value(s) "
+                             "were told")
+        for i, v in zip(waiting, vals):
             rep = self.storage.claim(self.name, worker="tell", trial=number, index=i)
             if rep is None:
                 raise ValueError(f"trial {number} replicate {i} is not waiting (already told or running)")
@@ -236,13 +285,17 @@ class Study:
 def create_study(space: Optional[Space | dict] = None, *, task: Any = None, strategy: str = "rbf",
                  strategy_options: Optional[dict] = None, seed: int = 0, storage: Any = None,
                  name: str = "default", direction: str = "minimize", kappa: float = 1.0,
-                 n_replicates: int = 1, mc_dropout: int = 0, config_hash: str = "",
-                 settings: Optional[dict] = None, load_if_exists: bool = False) -> Study:
+                 n_replicates: int = 1, mc_dropout: int = 0, adaptive_replicates: bool = False,
+                 config_hash: str = "", settings: Optional[dict] = None, load_if_exists: bool = False) -> Study:
     """Create a study (in memory unless ``storage`` is a URL such as ``"sqlite:///x.db"``).
 
     ``space`` defaults to ``task.search_space()``. With ``load_if_exists`` an existing
     study of the same name is reopened, provided its search space and ``config_hash``
     match (a different objective must not be mixed into the same history).
+
+    With ``adaptive_replicates`` a new config is trained once and the incumbent is
+    topped up to ``n_replicates`` trainings before anything new is proposed, so the
+    best config always rests on the full aggregate while weak configs cost one training.
     """
     from .storage import get_storage
     from .task import as_task
@@ -264,7 +317,8 @@ def create_study(space: Optional[Space | dict] = None, *, task: Any = None, stra
         name=name, direction=direction, seed=int(seed), space=space.to_dict(),
         space_fingerprint=space.fingerprint(), config_hash=config_hash,
         settings={"strategy": strategy, "strategy_options": dict(strategy_options or {}), "kappa": float(kappa),
-                  "n_replicates": int(n_replicates), "mc_dropout": int(mc_dropout), "user": dict(settings or {})})
+                  "n_replicates": int(n_replicates), "mc_dropout": int(mc_dropout),
+                  "adaptive_replicates": bool(adaptive_replicates), "user": dict(settings or {})})
     try:
         store.create_study(record)
     except StudyExistsError:

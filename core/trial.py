@@ -66,6 +66,10 @@ class Trial:
                 out[r.index] = r
         return out
 
+    def waiting(self) -> list[Replicate]:
+        """Latest attempts still WAITING (what an ask/tell user must evaluate), by index."""
+        return sorted((r for r in self.latest().values() if r.state == State.WAITING), key=lambda r: r.index)
+
     @property
     def losses(self) -> np.ndarray:
         """``(m,)`` finite losses of COMPLETE replicates, ordered by index."""

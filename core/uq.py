@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -40,12 +40,15 @@ class Aggregate:
     objective_var: float
 
 
-def aggregate(losses: Any, kappa: float = 1.0) -> Aggregate:
+def aggregate(losses: Any, kappa: float = 1.0, std_prior: Optional[float] = None) -> Aggregate:
     """Aggregate replicate losses.
 
     Args:
         losses: array-like ``(k,)``; non-finite entries (failed or diverged runs) are ignored.
         kappa: weight of the spread in the objective (0 gives the plain mean).
+        std_prior: spread to assume when there is a single replicate (adaptive replication
+            passes the pooled within-config std): without it one draw looks perfectly
+            stable and exact (std 0, variance 0).
 
     Returns:
         An :class:`Aggregate`; all fields NaN and ``n = 0`` when no finite loss is left.
@@ -57,11 +60,27 @@ def aggregate(losses: Any, kappa: float = 1.0) -> Aggregate:
         nan = math.nan
         return Aggregate(0, nan, nan, nan, nan, nan)
     mean = float(x.mean())
+    if k == 1 and std_prior is not None and math.isfinite(std_prior) and std_prior > 0:
+        std = float(std_prior)
+        return Aggregate(1, mean, std, std, mean + kappa * std, std ** 2)
     std = float(x.std(ddof=1)) if k > 1 else 0.0
     sem = std / math.sqrt(k)
     # var(std estimate) ~ std^2 / (2 (k - 1)) for normal samples
     var = sem ** 2 + kappa ** 2 * std ** 2 / (2 * (k - 1)) if k > 1 else 0.0
     return Aggregate(k, mean, std, sem, mean + kappa * std, float(var))
+
+
+def pooled_std(trials: Sequence[Trial]) -> Optional[float]:
+    """Pooled within-config standard deviation over trials with >= 2 completed replicates,
+    ``sqrt(sum((k_i - 1) s_i^2) / sum(k_i - 1))``; None when no trial has two."""
+    num, dof = 0.0, 0
+    for t in trials:
+        x = t.losses
+        x = x[np.isfinite(x)]
+        if x.size >= 2:
+            num += float(x.var(ddof=1)) * (x.size - 1)
+            dof += x.size - 1
+    return math.sqrt(num / dof) if dof else None
 
 
 def direction_sign(direction: str) -> float:
@@ -74,7 +93,7 @@ def direction_sign(direction: str) -> float:
 
 
 def observations_from_trials(trials: Sequence[Trial], space: Space, kappa: float = 1.0,
-                             direction: str = "minimize") -> Observations:
+                             direction: str = "minimize", std_prior: Optional[float] = None) -> Observations:
     """Build the view strategies see from trial records.
 
     COMPLETE trials give configs, values and variances, in the given (trial) order;
@@ -87,6 +106,7 @@ def observations_from_trials(trials: Sequence[Trial], space: Space, kappa: float
         space: the search space (configs are restricted to its parameters).
         kappa: spread weight of the objective.
         direction: ``"minimize"`` or ``"maximize"``.
+        std_prior: spread assumed for single-replicate trials (see :func:`aggregate`).
     """
     sign = direction_sign(direction)
     configs, values, variances, failed = [], [], [], []
@@ -97,7 +117,7 @@ def observations_from_trials(trials: Sequence[Trial], space: Space, kappa: float
         state = t.state
         config = {name: t.config[name] for name in space.params if name in t.config}
         if state == State.COMPLETE:
-            agg = aggregate(sign * t.losses, kappa)
+            agg = aggregate(sign * t.losses, kappa, std_prior)
             if agg.n == 0:  # defensive: COMPLETE always has a finite loss
                 failed.append(config)
                 continue

@@ -214,6 +214,13 @@ class Book:
         return {"op": "report", "study": study, "trial": r.trial, "index": r.index, "attempt": r.attempt,
                 "step": int(step), "metrics": as_json(metrics)}
 
+    def plan_extend(self, study: str, trial: int, seed: int) -> dict:
+        data = self.study(study)
+        if not 0 <= int(trial) < len(data.trials):
+            raise StorageError(f"study '{study}' has no trial {trial}")
+        return {"op": "extend", "study": study, "trial": int(trial),
+                "index": data.trials[int(trial)].n_replicates, "seed": int(seed)}
+
     def plan_retry(self, study: str, trial: int, index: int) -> dict:
         data = self.study(study)
         attempt = data.latest.get((int(trial), int(index)))
@@ -260,6 +267,12 @@ class Book:
                                      created=op["created"], user_attrs=op["user_attrs"]))
             for i, seed in enumerate(op["seeds"]):
                 data.add_replicate(Replicate(trial=number, index=i, attempt=0, seed=int(seed)))
+        elif kind == "extend":
+            t = data.trials[op["trial"]]
+            if op["index"] != t.n_replicates:
+                raise StorageError(f"replicate index {op['index']} conflicts with the next free index {t.n_replicates}")
+            t.n_replicates += 1
+            data.add_replicate(Replicate(trial=t.number, index=op["index"], attempt=0, seed=op["seed"]))
         elif kind == "retry":
             self._add_attempt(data, op["trial"], op["index"], op["attempt"], (State.FAILED, State.STALE))
         elif kind == "stale":

@@ -104,6 +104,12 @@ class Storage(ABC):
         """Store an intermediate value reported during training (``ctx.report``)."""
 
     @abstractmethod
+    def extend_trial(self, study: str, trial: int, seed: int) -> int:
+        """Add one more replicate to an existing trial (adaptive replication): a WAITING
+        attempt 0 with index ``n_replicates`` and the given seed; the trial's
+        ``n_replicates`` grows by one. Returns the new index."""
+
+    @abstractmethod
     def retry(self, study: str, trial: int, index: int) -> int:
         """Queue a new WAITING attempt of replicate ``index`` (same seed) after its latest
         attempt FAILED or went STALE. Returns the new attempt number."""

@@ -269,6 +269,10 @@ class JournalStorage(Storage):
     def add_report(self, study: str, trial: int, index: int, attempt: int, step: int, metrics: dict) -> None:
         self._append(lambda: self._book.plan_report(study, trial, index, attempt, step, metrics))
 
+    def extend_trial(self, study: str, trial: int, seed: int) -> int:
+        op = self._append(lambda: self._book.plan_extend(study, trial, seed))
+        return op["index"]  # type: ignore[index]
+
     def retry(self, study: str, trial: int, index: int) -> int:
         op = self._append(lambda: self._book.plan_retry(study, trial, index))
         return op["attempt"]  # type: ignore[index]

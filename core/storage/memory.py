@@ -87,6 +87,12 @@ class InMemoryStorage(Storage):
             if op is not None:
                 self._book.apply(op)
 
+    def extend_trial(self, study: str, trial: int, seed: int) -> int:
+        with self._lock:
+            op = self._book.plan_extend(study, trial, seed)
+            self._book.apply(op)
+            return op["index"]
+
     def retry(self, study: str, trial: int, index: int) -> int:
         with self._lock:
             op = self._book.plan_retry(study, trial, index)

@@ -266,6 +266,19 @@ class SQLiteStorage(Storage):
                      "VALUES (?, ?, ?, ?, ?, 'WAITING', NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL)",
                      (study, trial, index, attempt, seed))
 
+    def extend_trial(self, study: str, trial: int, seed: int) -> int:
+        with self._write() as conn:
+            self._check_study(conn, study)
+            row = conn.execute("SELECT n_replicates FROM trials WHERE study = ? AND number = ?",
+                               (study, int(trial))).fetchone()
+            if row is None:
+                raise StorageError(f"study '{study}' has no trial {trial}")
+            index = int(row[0])
+            conn.execute("UPDATE trials SET n_replicates = ? WHERE study = ? AND number = ?",
+                         (index + 1, study, int(trial)))
+            self._add_attempt(conn, study, int(trial), index, 0, int(seed))
+        return index
+
     def retry(self, study: str, trial: int, index: int) -> int:
         with self._write() as conn:
             row = conn.execute("SELECT attempt, state, seed FROM replicates WHERE study = ? AND trial = ? AND idx = ? "

@@ -161,3 +161,16 @@ def test_convergence_history_running_best_and_band():
     assert low.tolist() == pytest.approx([3.0, 2.0, 1.0, 1.0]) and high.tolist() == pytest.approx([3.2, 2.2, 2.0, 2.0])
     assert convergence_history(trials, "maximize").best_numbers.tolist() == [0, 0, 0, 0]
     assert len(convergence_history([])) == 0
+
+
+def test_run_with_adaptive_replicates(workdir, capsys):
+    cfg = write(workdir / "adaptive.yaml", CONFIG.replace("uq: {replicates: 2}", "uq: {replicates: 3, adaptive: true}")
+                .replace("trials: 4", "trials: 6"))
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(workdir / "runs" / "adaptive" / "study.db")]) == 0
+    assert "up to 3 replicate(s) per trial (adaptive)" in capsys.readouterr().out
+    rows = sqlite3.connect(workdir / "runs" / "adaptive" / "study.db").execute(
+        "SELECT n_replicates FROM trials ORDER BY number").fetchall()
+    counts = [k for (k,) in rows]
+    assert len(counts) == 6 and 1 in counts and 3 in counts

@@ -191,6 +191,28 @@ def test_retry_after_failed(storage):
         storage.retry("s", 3, 0)
 
 
+def test_extend_trial_adds_a_waiting_replicate(storage, tmp_path):
+    storage.add_trial("s", {"lr": 0.01}, [5])
+    r = storage.claim("s", "w")
+    storage.finish("s", 0, 0, r.attempt, State.COMPLETE, loss=0.5)
+    assert storage.get_trial("s", 0).state == State.COMPLETE
+    assert storage.extend_trial("s", 0, seed=77) == 1
+    t = storage.get_trial("s", 0)
+    assert t.n_replicates == 2 and t.state == State.WAITING        # the new replicate is pending
+    assert [(x.index, x.attempt, x.seed, x.state) for x in t.replicates] == [
+        (0, 0, 5, State.COMPLETE), (1, 0, 77, State.WAITING)]
+    claimed = storage.claim("s", "w")
+    assert (claimed.trial, claimed.index, claimed.seed) == (0, 1, 77)
+    assert storage.extend_trial("s", 0, seed=78) == 2
+    with pytest.raises(StorageError):
+        storage.extend_trial("s", 9, seed=1)
+    # the growth survives a reopen of a file storage
+    url = getattr(storage, "path", None)
+    if url:
+        again = get_storage(("sqlite:///" if str(url).endswith(".db") else "journal:///") + str(url))
+        assert again.get_trial("s", 0).n_replicates == 3
+
+
 def test_requeue_stale(storage):
     storage.add_trial("s", {}, [1, 2, 3])
     a = storage.claim("s", "dead", now=100.0)

@@ -127,7 +127,10 @@ def test_harness_runs_record_monotone_true_value_curves():
     uq = B.run_task({"kind": "run", "problem": "branin-int-noisy", "optimizer": "uqhpo-rbf-uq", "seed": 0,
                      "budget": 9})
     assert "error" not in uq, uq.get("error")
-    assert len(uq["curve"]) == 9  # 3 configs x 3 replicates
+    curve = np.array(uq["curve"])
+    assert len(curve) == 9  # 3 configs x 3 replicates
+    assert np.isnan(curve[:2]).all() and np.isfinite(curve[2:]).all()  # no incumbent before the 3rd replicate
+    assert curve[3] == curve[2] and curve[4] == curve[2]  # the 2nd config counts only when complete
 
 
 def test_harness_seed_parsing_and_evals_to_target():

@@ -122,6 +122,32 @@ def concurrency(kind: str, n_procs: int, n_trials: int, directory: str) -> dict:
             "ops_per_s": expected * 3 / elapsed}
 
 
+def study_ask_tell(kinds: list[str], sizes: list[int], repeats: int, directory: str) -> dict:
+    """Median ms of a whole ``Study.ask()`` + ``Study.tell()`` (random strategy, 6 reals) with n
+    stored trials: what a driver pays per config, storage reads and aggregation included."""
+    import numpy as np
+
+    import uqhpo
+    from uqhpo.trial import State
+    space = uqhpo.Space({f"x{i}": uqhpo.Real(0.0, 1.0) for i in range(6)})
+    out = {}
+    for kind in kinds:
+        for size in sizes:
+            url = "memory" if kind == "memory" else _url(kind, os.path.join(directory, f"study-{kind}-{size}"))
+            study = uqhpo.create_study(space, strategy="random", seed=0, storage=url, n_replicates=K)
+            rng = np.random.default_rng(0)
+            for config in space.sample(rng, size):
+                number = study.storage.add_trial(study.name, config, list(range(K)))
+                for i in range(K):
+                    r = study.storage.claim(study.name, "bench", trial=number, index=i)
+                    study.storage.finish(study.name, number, i, r.attempt, State.COMPLETE, loss=float(rng.random()))
+
+            def one() -> None:
+                study.tell(study.ask(), [0.5] * K)
+            out[(kind, size)] = _median_ms(one, repeats)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="sizes 100 and 1000, fewer cycles, 4 processes")
@@ -141,6 +167,13 @@ def main() -> None:
                 cyc, read = res[(kind, size)]
                 base_cyc, base_read = res[("memory", size)]
                 print(f"{kind:14s} {size:>6d} {cyc:12.3f} {cyc / base_cyc:9.1f} {read:14.3f} {read / base_read:9.1f}")
+        print("\nwhole Study.ask + Study.tell (random strategy, 6 reals): what a driver pays per config")
+        print(f"{'backend':14s} {'trials':>6s} {'ms':>10s} {'x memory':>9s}")
+        study_kinds = ["memory", "sqlite"]
+        st = study_ask_tell(study_kinds, sizes, 5, directory)
+        for kind in study_kinds:
+            for size in sizes:
+                print(f"{kind:14s} {size:>6d} {st[(kind, size)]:10.1f} {st[(kind, size)] / st[('memory', size)]:9.1f}")
         print(f"\n{n_procs} concurrent writer processes, {n_trials} trials each (add_trial + claim + finish)")
         print(f"{'backend':8s} {'written':>8s} {'lost':>5s} {'dup':>4s} {'unfinished':>10s} {'seconds':>8s} {'ops/s':>8s}")
         for kind in ["sqlite", "journal"]:

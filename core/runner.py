@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import os
 import socket
 import time
@@ -190,7 +189,7 @@ class StudyRunner:
             self._trial_finished(trial)
 
     def _trial_finished(self, trial: Trial) -> None:
-        f = self.study._frozen(trial)
+        f = self.study.summarize(trial)  # with adaptive replication: the pooled spread for single draws
         try:
             best = self.study.best
             best_txt = f"best {best.value:.4g} (trial {best.number})"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -116,18 +115,10 @@ class Study:
         return min(done, key=lambda t: self._sign * t.value)
 
     def trials_table(self) -> list[dict]:
-        """One flat row per trial: number, state, hyperparameters, aggregates, metric means."""
-        rows = []
-        trials = self.all_trials()
-        prior = self._std_prior(trials)
-        for t in trials:
-            f = self._frozen(t, prior)
-            row: dict[str, Any] = {"number": t.number, "state": t.state.value}
-            row.update({f"param_{k}": v for k, v in t.config.items()})
-            row.update({"value": f.value, "mean": f.mean, "std": f.std, "n": f.n})
-            row.update({f"metric_{k}": v for k, v in f.metrics.items()})
-            rows.append(row)
-        return rows
+        """One flat row per trial: number, state, hyperparameters, objective, mean, std, n,
+        metric means (the rows ``uqhpo export`` writes)."""
+        from .analysis.history import trial_rows
+        return trial_rows(self.all_trials(), self.trials, self.space.names)[1]
 
     def trials_dataframe(self):
         """:meth:`trials_table` as a pandas DataFrame (needs pandas)."""
@@ -174,12 +165,9 @@ class Study:
 
     def enqueue(self, config: dict, n_replicates: Optional[int] = None) -> int:
         """Queue a user-chosen config (evaluated before any proposal). Returns its trial number."""
-        config = {**{n: p.value for n, p in self.space.params.items() if hasattr(p, "value")}, **config}
-        if not self.space.contains(config):
-            bad = [n for n, p in self.space.params.items() if n not in config or not p.contains(config[n])]
-            extra = sorted(set(config) - set(self.space.params))
-            raise ValueError(f"enqueued config is invalid: parameter(s) {bad or extra} out of the space")
-        return self._add_trial(config, n_replicates or self.n_replicates, {"enqueued": True})
+        from .design import validate_points
+        [config] = validate_points(self.space, [config])
+        return self._add_trial(config, n_replicates or self._replicates_for_new_trial(), {"enqueued": True})
 
     def ask(self, n: int = 1, n_replicates: Optional[int] = None) -> Trial | list[Trial]:
         """Propose and register ``n`` trials (a single Trial when n == 1). Evaluate each

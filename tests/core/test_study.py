@@ -210,3 +210,12 @@ def test_end_to_end_noisy_branin_beats_random(strategy):
     # measured here: rbf 2.8, gp 1.6, random 6.9 (medians over these 6 seeds)
     assert ours < 4.0
     assert ours < 0.6 * rand
+
+
+def test_trials_table_matches_export_columns():
+    s = uqhpo.create_study(_space(), strategy="random", seed=0, n_replicates=2)
+    s.optimize(_bowl, n_trials=3, progress=False)
+    rows = s.trials_table()
+    assert [r["number"] for r in rows] == [0, 1, 2]
+    assert set(rows[0]) >= {"number", "state", "x", "n", "objective", "mean", "std"}
+    assert rows[0]["objective"] == pytest.approx(s.trials[0].value)

@@ -10,7 +10,7 @@ from typing import Any
 
 from .space import Categorical, Fixed, Integer, Real, Space
 from .task import Task, TrialContext
-from .trial import FrozenTrial, Observations, State
+from .trial import FrozenTrial, Observations, State, TrialSummary
 
 __version__ = "0.1.0"
 
@@ -23,6 +23,8 @@ _LAZY = {
     "make_strategy": "uqhpo.strategies",
     "get_storage": "uqhpo.storage",
     "make_executor": "uqhpo.executors",
+    "StudySettings": "uqhpo.settings",
+    "DataTask": "uqhpo.data_task",
 }
 
 
@@ -33,5 +35,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'uqhpo' has no attribute '{name}'")
 
 
-__all__ = ["Space", "Real", "Integer", "Categorical", "Fixed", "Task", "TrialContext", "FrozenTrial",
+__all__ = ["Space", "Real", "Integer", "Categorical", "Fixed", "Task", "TrialContext", "TrialSummary", "FrozenTrial",
            "Observations", "State", *_LAZY]

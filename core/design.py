@@ -14,8 +14,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .acquisition.dedup import select_new, space_size, taken_keys
-from .space import Categorical, Fixed, Integer, Real, Space
+from .space import Categorical, Fixed, Integer, Real, Space, select_new, taken_keys
 
 __all__ = ["initial_design", "default_design_size", "validate_points", "enumerate_configs", "sample_unseen",
            "describe_values", "DESIGN_METHODS"]
@@ -58,7 +57,7 @@ def initial_design(space: Space, n: int, rng: np.random.Generator, method: str =
         return []
     exclude = list(exclude)
     taken = taken_keys(space, exclude)
-    size = space_size(space)
+    size = space.cardinality()
     if size <= n:
         return select_new(space, list(enumerate_configs(space)), taken, n)
 
@@ -70,7 +69,7 @@ def initial_design(space: Space, n: int, rng: np.random.Generator, method: str =
         score = (len(configs), _min_distance(space.encode(configs), excluded_X))
         if score > best_score:
             best, best_score = configs, score
-    taken.update(space.config_key(c) for c in best)
+    taken.update(space.key(c) for c in best)
     return best + sample_unseen(space, n - len(best), rng, taken)
 
 
@@ -129,8 +128,8 @@ def sample_unseen(space: Space, n: int, rng: np.random.Generator, taken: set[str
             return out
         out += select_new(space, space.sample(rng, 4 * (n - len(out)) + 8), taken, n - len(out))
     # a nearly exhausted finite space: pick from what is left
-    if len(out) < n and space_size(space) <= _ENUMERATE_LIMIT:
-        rest = [c for c in enumerate_configs(space) if space.config_key(c) not in taken]
+    if len(out) < n and space.cardinality() <= _ENUMERATE_LIMIT:
+        rest = [c for c in enumerate_configs(space) if space.key(c) not in taken]
         order = rng.permutation(len(rest))
         out += select_new(space, [rest[i] for i in order], taken, n - len(out))
     return out

@@ -1,239 +1,27 @@
 """Search spaces: the only place that maps configurations to the unit cube and back.
 
 A configuration is a plain ``dict`` from parameter name to value. Surrogates and
-acquisition functions work on encoded points in ``[0, 1]^d``:
-
-* ``Real``: linear or log scale, one column.
-* ``Integer``: one column; the unit interval is cut into ``high - low + 1`` equal
-  bins (in log space when ``log=True``) and a value encodes to its bin centre, so
-  uniform sampling in the cube is uniform over the integers.
-* ``Categorical``: one-hot columns (decode = argmax); ``ordered=True`` uses a
-  single column of bins over the choice index instead.
-* ``Fixed``: no column; the value is re-inserted on decode.
+acquisition functions work on encoded points in ``[0, 1]^d``; the parameter types
+(:mod:`uqhpo.parameters`, re-exported here) define each column. The space also owns
+what every proposer needs to stay valid and new: vectorised rounding of candidates
+(:meth:`Space.round`), the number of distinct configs (:meth:`Space.cardinality`),
+hashable config keys (:meth:`Space.key`) and de-duplication against evaluated and
+pending configs (:func:`taken_keys`, :func:`select_new`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Parameter", "Real", "Integer", "Categorical", "Fixed", "Space", "Column"]
+from .parameters import Categorical, Fixed, Integer, Parameter, Real, parameter_from_dict
 
-
-class Parameter:
-    """Base class of one hyperparameter. Subclasses define the unit-cube mapping."""
-
-    #: number of encoded columns
-    width: int = 1
-    name: str = ""
-
-    def _bind(self, name: str) -> "Parameter":
-        self.name = name
-        self.validate()
-        return self
-
-    def validate(self) -> None:  # pragma: no cover - overridden
-        pass
-
-    def encode(self, value: Any) -> np.ndarray:
-        """Value -> ``(width,)`` array in [0, 1]."""
-        raise NotImplementedError
-
-    def decode(self, u: np.ndarray) -> Any:
-        """``(width,)`` array (any reals, clipped) -> valid value."""
-        raise NotImplementedError
-
-    def contains(self, value: Any) -> bool:
-        raise NotImplementedError
-
-    def to_dict(self) -> dict:
-        raise NotImplementedError
-
-    def _err(self, msg: str) -> ValueError:
-        return ValueError(f"parameter '{self.name}': {msg}")
-
-
-@dataclass
-class Real(Parameter):
-    low: float
-    high: float
-    log: bool = False
-
-    def validate(self) -> None:
-        # float bounds so that `low: 1` and `low: 1.0` give the same fingerprint
-        self.low, self.high = float(self.low), float(self.high)
-        if not (math.isfinite(self.low) and math.isfinite(self.high)):
-            raise self._err(f"bounds must be finite, got [{self.low}, {self.high}]")
-        if self.low >= self.high:
-            raise self._err(f"low ({self.low}) must be < high ({self.high})")
-        if self.log and self.low <= 0:
-            raise self._err(f"log scale needs low > 0, got low={self.low}")
-
-    def _t(self, v: float) -> float:
-        return math.log(v) if self.log else float(v)
-
-    def encode(self, value: Any) -> np.ndarray:
-        lo, hi = self._t(self.low), self._t(self.high)
-        return np.array([(self._t(float(value)) - lo) / (hi - lo)])
-
-    def decode(self, u: np.ndarray) -> float:
-        x = float(np.clip(u[0], 0.0, 1.0))
-        lo, hi = self._t(self.low), self._t(self.high)
-        v = lo + x * (hi - lo)
-        v = math.exp(v) if self.log else v
-        return float(min(max(v, self.low), self.high))
-
-    def contains(self, value: Any) -> bool:
-        if isinstance(value, (bool, str)):
-            return False
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            return False
-        return self.low <= v <= self.high
-
-    def to_dict(self) -> dict:
-        return {"type": "real", "low": self.low, "high": self.high, "log": self.log}
-
-
-@dataclass
-class Integer(Parameter):
-    low: int
-    high: int
-    log: bool = False
-
-    def validate(self) -> None:
-        if int(self.low) != self.low or int(self.high) != self.high:
-            raise self._err(f"bounds must be integers, got [{self.low}, {self.high}]")
-        self.low, self.high = int(self.low), int(self.high)
-        if self.low > self.high:
-            raise self._err(f"low ({self.low}) must be <= high ({self.high})")
-        if self.log and self.low <= 0:
-            raise self._err(f"log scale needs low >= 1, got low={self.low}")
-
-    # Bin edges in the transformed scale: [low - 0.5, high + 0.5].
-    def _edges(self) -> tuple[float, float]:
-        if self.log:
-            return math.log(self.low - 0.5) if self.low > 0.5 else math.log(0.5), math.log(self.high + 0.5)
-        return self.low - 0.5, self.high + 0.5
-
-    def encode(self, value: Any) -> np.ndarray:
-        v = int(value)
-        if not self.log:
-            return np.array([(v - self.low + 0.5) / (self.high - self.low + 1)])
-        lo, hi = self._edges()
-        # centre of the log-bin of v: geometric centre of [v-0.5, v+0.5] clipped to edges
-        a = max(math.log(v - 0.5), lo) if v - 0.5 > 0 else lo
-        b = min(math.log(v + 0.5), hi)
-        return np.array([((a + b) / 2 - lo) / (hi - lo)])
-
-    def decode(self, u: np.ndarray) -> int:
-        x = float(np.clip(u[0], 0.0, 1.0))
-        if not self.log:
-            n = self.high - self.low + 1
-            return int(min(self.low + math.floor(x * n), self.high))
-        lo, hi = self._edges()
-        v = int(round(math.exp(lo + x * (hi - lo))))
-        return int(min(max(v, self.low), self.high))
-
-    def contains(self, value: Any) -> bool:
-        if isinstance(value, (bool, str)):
-            return False
-        try:
-            return float(value) == int(value) and self.low <= int(value) <= self.high
-        except (TypeError, ValueError):
-            return False
-
-    @property
-    def n_values(self) -> int:
-        return self.high - self.low + 1
-
-    def to_dict(self) -> dict:
-        return {"type": "integer", "low": self.low, "high": self.high, "log": self.log}
-
-
-@dataclass
-class Categorical(Parameter):
-    choices: Sequence[Any]
-    ordered: bool = False
-
-    def validate(self) -> None:
-        self.choices = list(self.choices)
-        if len(self.choices) == 0:
-            raise self._err("choices must not be empty")
-        keys = [json.dumps(c, sort_keys=True, default=str) for c in self.choices]
-        if len(set(keys)) != len(keys):
-            raise self._err(f"choices must be distinct, got {self.choices}")
-        self.width = 1 if self.ordered else len(self.choices)
-
-    def _index(self, value: Any) -> int:
-        # exact type first, so that choices 1 and 1.0 (or 0 and False) stay distinct
-        for i, c in enumerate(self.choices):
-            if type(c) is type(value) and c == value:
-                return i
-        for i, c in enumerate(self.choices):
-            if c == value:
-                return i
-        raise self._err(f"{value!r} is not one of {self.choices}")
-
-    def encode(self, value: Any) -> np.ndarray:
-        i = self._index(value)
-        if self.ordered:
-            return np.array([(i + 0.5) / len(self.choices)])
-        out = np.zeros(len(self.choices))
-        out[i] = 1.0
-        return out
-
-    def decode(self, u: np.ndarray) -> Any:
-        if self.ordered:
-            x = float(np.clip(u[0], 0.0, 1.0))
-            return self.choices[min(int(math.floor(x * len(self.choices))), len(self.choices) - 1)]
-        return self.choices[int(np.argmax(u))]
-
-    def contains(self, value: Any) -> bool:
-        return any(c == value for c in self.choices)
-
-    def to_dict(self) -> dict:
-        return {"type": "categorical", "choices": list(self.choices), "ordered": self.ordered}
-
-
-@dataclass
-class Fixed(Parameter):
-    value: Any
-    width: int = field(default=0, init=False)
-
-    def encode(self, value: Any) -> np.ndarray:
-        return np.zeros(0)
-
-    def decode(self, u: np.ndarray) -> Any:
-        return self.value
-
-    def contains(self, value: Any) -> bool:
-        return value == self.value
-
-    def to_dict(self) -> dict:
-        return {"type": "fixed", "value": self.value}
-
-
-_TYPES = {"real": Real, "float": Real, "integer": Integer, "int": Integer,
-          "categorical": Categorical, "fixed": Fixed}
-
-
-def parameter_from_dict(name: str, d: Mapping[str, Any]) -> Parameter:
-    """Build a parameter from its ``to_dict`` form (also the YAML form)."""
-    d = dict(d)
-    kind = str(d.pop("type", "")).lower()
-    if kind not in _TYPES:
-        raise ValueError(f"parameter '{name}': unknown type {kind!r}; use one of real, integer, categorical, fixed")
-    try:
-        p = _TYPES[kind](**d)
-    except TypeError as e:
-        raise ValueError(f"parameter '{name}': {e}") from None
-    return p._bind(name)
+__all__ = ["Parameter", "Real", "Integer", "Categorical", "Fixed", "Space", "Column", "parameter_from_dict",
+           "taken_keys", "select_new"]
 
 
 @dataclass(frozen=True)
@@ -242,7 +30,7 @@ class Column:
 
     param: str
     kind: str  # "real" | "integer" | "onehot" | "ordinal"
-    #: size of one discrete step in the unit cube (0 for real columns)
+    #: size of one discrete step in the unit cube (0 for real columns and log-scaled integers)
     step: float
 
 
@@ -269,16 +57,7 @@ class Space:
         self._slices: dict[str, slice] = {}
         for name, p in self.params.items():
             start = len(self.columns)
-            for _ in range(p.width):
-                if isinstance(p, Real):
-                    col = Column(name, "real", 0.0)
-                elif isinstance(p, Integer):
-                    col = Column(name, "integer", 1.0 / p.n_values if not p.log else 0.0)
-                elif p.ordered:  # type: ignore[union-attr]
-                    col = Column(name, "ordinal", 1.0 / len(p.choices))  # type: ignore[union-attr]
-                else:
-                    col = Column(name, "onehot", 1.0)
-                self.columns.append(col)
+            self.columns += [Column(name, p.kind, float(p.step))] * p.width
             self._slices[name] = slice(start, len(self.columns))
 
     # -- basic protocol -------------------------------------------------------------------
@@ -322,15 +101,33 @@ class Space:
 
     def decode(self, X: np.ndarray) -> list[dict]:
         """``(n, d)`` array (clipped to the cube) -> list of n valid configs."""
-        X = np.atleast_2d(np.asarray(X, dtype=float))
-        X = np.nan_to_num(X, nan=0.5, posinf=1.0, neginf=0.0)  # a surrogate's NaN must not crash decoding
-        if X.shape[1] != self.dim:
-            raise ValueError(f"expected {self.dim} columns, got {X.shape[1]}")
+        X = self._finite(X)
         return [{n: _plain(p.decode(row[self._slices[n]])) for n, p in self.params.items()} for row in X]
 
     def round(self, X: np.ndarray) -> np.ndarray:
-        """Snap ``(n, d)`` points to the encodings of valid configs: ``encode(decode(X))``."""
-        return self.encode(self.decode(X))
+        """Snap ``(n, d)`` points to the encodings of the configs they decode to.
+
+        Vectorised ``encode(decode(X))``: integers go to the centre of their bin (in their
+        own scale), one-hot blocks to their largest column, real columns are clipped to
+        the cube; fixed parameters have no column. Idempotent.
+
+        Returns:
+            ``(n, d)`` array of encodings of valid configs.
+        """
+        X = self._finite(X)
+        out = np.empty_like(X)
+        for name, p in self.params.items():
+            sl = self._slices[name]
+            if p.width:
+                out[:, sl] = p.round_encoded(X[:, sl])
+        return out
+
+    def _finite(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as a float ``(n, d)`` array; a surrogate's NaN must not crash decoding."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        if X.shape[1] != self.dim:
+            raise ValueError(f"expected {self.dim} columns, got {X.shape[1]}")
+        return np.nan_to_num(X, nan=0.5, posinf=1.0, neginf=0.0)
 
     def sample(self, rng: np.random.Generator, n: int = 1) -> list[dict]:
         """n uniformly random valid configs (uniform in the encoded cube)."""
@@ -348,6 +145,15 @@ class Space:
         """Columns of parameter ``name`` in the encoded array."""
         return self._slices[name]
 
+    def cardinality(self) -> float:
+        """Number of distinct configs: an ``int``, or ``math.inf`` when a parameter is real."""
+        size = 1
+        for p in self.params.values():
+            size *= p.cardinality()
+            if size == math.inf:
+                return math.inf
+        return size
+
     # -- identity -------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {n: p.to_dict() for n, p in self.params.items()}
@@ -361,9 +167,33 @@ class Space:
         blob = json.dumps([[n, d] for n, d in self.to_dict().items()], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def config_key(self, config: Mapping[str, Any]) -> str:
-        """Canonical string of a config, for de-duplication after rounding."""
+    def key(self, config: Mapping[str, Any]) -> str:
+        """Hashable canonical form of a config: equal for configs that are the same point
+        (key order and numpy scalar types do not matter). Used for de-duplication."""
         return json.dumps({n: _plain(config[n]) for n in self.params if n in config}, sort_keys=True, default=str)
+
+    #: former name of :meth:`key`
+    config_key = key
+
+
+def taken_keys(space: Space, *groups: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Keys of every config in the given groups (evaluated, failed, pending...)."""
+    return {space.key(c) for g in groups for c in g}
+
+
+def select_new(space: Space, candidates: Sequence[Mapping[str, Any]], taken: set[str], n: int) -> list[dict]:
+    """The first ``n`` candidates (in the given order: best first) whose key is not in
+    ``taken`` and not repeated. ``taken`` is updated with the selected keys."""
+    out: list[dict] = []
+    for c in candidates:
+        if len(out) >= n:
+            break
+        k = space.key(c)
+        if k in taken:
+            continue
+        taken.add(k)
+        out.append(dict(c))
+    return out
 
 
 def _plain(v: Any) -> Any:

@@ -1,28 +1,35 @@
-"""Study: the ask -> submit -> poll -> tell loop that ties the plug points together.
+"""Study: a named search inside a storage, with ask/tell and ``optimize``.
 
 The storage is the only truth. A study object holds no results of its own: every
 decision (what to run next, what is pending, which config is best) is re-derived from
 ``storage.get_trials``. Resuming is therefore just ``load_study`` + ``optimize``.
+
+Module map of a study: :mod:`uqhpo.settings` (the frozen settings), :mod:`uqhpo.summary`
+(records -> aggregates, incumbent), :mod:`uqhpo.policy` (what to do next, pure),
+:mod:`uqhpo.optimize_loop` (the asynchronous loop; it only uses the public API below).
 """
 from __future__ import annotations
 
+import html
 import logging
-import math
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
+from .optimize_loop import LoopOptions, OptimizeLoop
+from .policy import Extend, next_work
 from .seeding import proposal_rng, replicate_seed
+from .settings import StudySettings
 from .space import Space
 from .storage.base import Storage, StudyExistsError, StudyRecord
 from .strategies import make_strategy
-from .trial import FrozenTrial, Observations, State, Trial
+from .summary import best_of, std_prior, summarize, summarize_complete
+from .trial import Observations, State, Trial, TrialSummary
 
 logger = logging.getLogger("uqhpo")
-
-_DIRECTIONS = ("minimize", "maximize")
 
 
 class Study:
@@ -32,164 +39,164 @@ class Study:
         self.storage = storage
         self.record = record
         self.name = record.name
-        self.seed = int(record.seed)
-        self.direction = record.direction
         self.space = Space.from_dict(record.space)
-        s = record.settings
-        self.kappa = float(s.get("kappa", 1.0))
-        self.n_replicates = int(s.get("n_replicates", 1))
-        self.mc_dropout = int(s.get("mc_dropout", 0))
-        self.adaptive = bool(s.get("adaptive_replicates", False))
-        self.strategy = self._make_strategy(s.get("n_trials"))
-        self._sign = 1.0 if self.direction == "minimize" else -1.0
+        self.settings = StudySettings.from_stored(record.settings, direction=record.direction, seed=record.seed)
+        self.strategy = make_strategy(self.settings.strategy, self.space, seed=self.seed,
+                                      **self.settings.strategy_options)
 
-    def _make_strategy(self, n_trials: Optional[int]):
-        """The strategy from the stored settings; a strategy whose schedule depends on the
-        budget (DYCORS perturbation decay) gets the trial budget unless the user set one."""
-        import inspect
-        from .strategies import strategy_class
-        s = self.record.settings
-        options = dict(s.get("strategy_options") or {})
-        name = s.get("strategy", "rbf")
-        if n_trials and "budget" not in options and "budget" in inspect.signature(strategy_class(name)).parameters:
-            options["budget"] = int(n_trials)
-        return make_strategy(name, self.space, seed=self.seed, **options)
+    # settings most callers want by name
+    seed = property(lambda self: self.settings.seed)
+    direction = property(lambda self: self.settings.direction)
+    kappa = property(lambda self: self.settings.kappa)
+    n_replicates = property(lambda self: self.settings.n_replicates)
+    mc_dropout = property(lambda self: self.settings.mc_dropout)
+    adaptive = property(lambda self: self.settings.adaptive)
 
     def __repr__(self) -> str:
-        return f"Study(name={self.name!r}, strategy={self.record.settings.get('strategy')!r}, seed={self.seed})"
+        return f"Study(name={self.name!r}, strategy={self.settings.strategy!r}, seed={self.seed})"
+
+    def _repr_html_(self) -> str:
+        """A short summary for Jupyter: counts, the best config, its mean ± std."""
+        trials = self.all_trials()
+        counts: dict[str, int] = {}
+        for t in trials:
+            counts[t.state.value] = counts.get(t.state.value, 0) + 1
+        rows = [f"<b>study {html.escape(self.name)}</b>: strategy {html.escape(self.settings.strategy)}, "
+                f"seed {self.seed}, {self.direction}",
+                f"trials: {len(trials)} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"]
+        best = self.best_or_none()
+        if best is None:
+            rows.append("best: no completed trial yet")
+        else:
+            rows.append(f"best: trial {best.number}, loss {best.mean:.4g} ± {best.std:.2g} (n={best.n}), "
+                        f"objective {best.value:.4g}")
+            cells = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>"
+                            for k, v in best.config.items())
+            rows.append(f"<table>{cells}</table>")
+        return "<div>" + "<br>".join(rows) + "</div>"
 
     # -- reading ------------------------------------------------------------------------------
     def all_trials(self) -> list[Trial]:
-        """Every trial with all replicate attempts, by number."""
+        """Every trial record (finished or not) with all replicate attempts, by number."""
         return self.storage.get_trials(self.name)
 
     def observations(self, trials: Optional[Sequence[Trial]] = None) -> Observations:
-        """What the strategy sees: finished configs and their aggregate objective (minimised)."""
-        from .uq import observations_from_trials
+        """What the strategy sees: finished configs, their aggregate objective (minimised),
+        and the trial budget (``Observations.budget``)."""
+        from .uq import observations_from_trials  # noqa: PLC0415
+
         trials = self.all_trials() if trials is None else trials
-        return observations_from_trials(list(trials), self.space, self.kappa, self.direction,
-                                        std_prior=self._std_prior(trials))
+        obs = observations_from_trials(list(trials), self.space, self.kappa, self.direction,
+                                       std_prior=std_prior(trials, self.settings))
+        return Observations(configs=obs.configs, values=obs.values, variances=obs.variances, failed=obs.failed,
+                            n_evaluations=obs.n_evaluations, budget=self.settings.n_trials)
 
-    def _std_prior(self, trials: Sequence[Trial]) -> Optional[float]:
-        """With adaptive replication, single-replicate configs borrow the pooled spread."""
-        if not self.adaptive:
-            return None
-        from .uq import pooled_std
-        return pooled_std(trials)
-
-    def _frozen(self, t: Trial, std_prior: Optional[float] = None) -> FrozenTrial:
-        from .uq import aggregate
-        losses = t.losses
-        agg = aggregate(self._sign * losses, self.kappa, std_prior)
-        done = [r for r in t.replicates if r.state == State.COMPLETE]
-        metrics: dict[str, Any] = {}
-        for key in sorted({k for r in done for k in r.metrics}):
-            vals = [r.metrics[key] for r in done if isinstance(r.metrics.get(key), (int, float))]
-            if vals:
-                metrics[key] = float(np.mean(vals))
-        return FrozenTrial(number=t.number, config=dict(t.config), value=self._sign * agg.objective,
-                           mean=self._sign * agg.mean, std=agg.std, n=agg.n, losses=tuple(losses.tolist()),
-                           metrics=metrics, state=t.state)
-
-    def summarize(self, trial: Trial) -> FrozenTrial:
+    def summarize(self, trial: Trial) -> TrialSummary:
         """Aggregate of one trial's completed replicates (also for unfinished trials)."""
-        return self._frozen(trial, self._std_prior(self.all_trials()))
-
-    def set_user_settings(self, user: dict) -> None:
-        """Replace the free settings stored with the study (e.g. the YAML config on resume)."""
-        self._update_settings(user=dict(user))
+        return summarize(trial, self.settings, std_prior(self.all_trials(), self.settings))
 
     @property
-    def trials(self) -> list[FrozenTrial]:
-        """Finished (COMPLETE) trials with their aggregates, by number."""
-        trials = self.all_trials()
-        prior = self._std_prior(trials)
-        return [self._frozen(t, prior) for t in trials if t.state == State.COMPLETE]
+    def trials(self) -> list[TrialSummary]:
+        """Summaries of the finished (COMPLETE) trials, by number. Every record, unfinished
+        ones and all attempts included, is in :meth:`all_trials`."""
+        return summarize_complete(self.all_trials(), self.settings)
+
+    def best_or_none(self) -> Optional[TrialSummary]:
+        """The trial with the best aggregate objective, or None before any completes."""
+        return best_of(self.trials, self.settings)
 
     @property
-    def best(self) -> FrozenTrial:
+    def best(self) -> TrialSummary:
         """The trial with the best aggregate objective (mean + kappa*std), never one lucky draw."""
-        done = self.trials
-        if not done:
+        best = self.best_or_none()
+        if best is None:
             raise ValueError(f"study '{self.name}' has no completed trial yet")
-        return min(done, key=lambda t: self._sign * t.value)
+        return best
 
     def trials_table(self) -> list[dict]:
         """One flat row per trial: number, state, hyperparameters, objective, mean, std, n,
         metric means (the rows ``uqhpo export`` writes)."""
-        from .analysis.history import trial_rows
+        from .analysis.history import trial_rows  # noqa: PLC0415
+
         return trial_rows(self.all_trials(), self.trials, self.space.names)[1]
 
-    def trials_dataframe(self):
+    def trials_dataframe(self) -> Any:
         """:meth:`trials_table` as a pandas DataFrame (needs pandas)."""
         try:
-            import pandas as pd
+            import pandas as pd  # noqa: PLC0415
         except ImportError:
             raise ImportError("trials_dataframe needs pandas: pip install pandas (or use trials_table())") from None
         return pd.DataFrame(self.trials_table())
 
+    # -- settings -----------------------------------------------------------------------------
+    def update_settings(self, **changes: Any) -> None:
+        """Change settings that may change on resume (``n_trials``, ``n_replicates``, ``user``)
+        and store them; the strategy is unaffected."""
+        self.settings = self.settings.replace(**changes)
+        self.storage.update_settings(self.name, self.settings.to_stored())
+        self.record.settings = self.settings.to_stored()
+
+    def set_user_settings(self, user: dict) -> None:
+        """Replace the free settings stored with the study (e.g. the YAML config on resume)."""
+        self.update_settings(user=dict(user))
+
     # -- proposing ----------------------------------------------------------------------------
-    def _propose(self, n: int, trials: Sequence[Trial]) -> list[dict]:
-        obs = self.observations(trials)
+    def propose(self, n: int, trials: Optional[Sequence[Trial]] = None) -> list[dict]:
+        """Up to ``n`` new configs from the strategy, with every unfinished config pending.
+        Registers nothing; the rng is keyed by the number of trials so far."""
+        trials = self.all_trials() if trials is None else trials
         pending = [t.config for t in trials if not t.finished]
-        rng = proposal_rng(self.seed, len(trials))
-        return self.strategy.propose(obs, pending, n, rng)
+        return self.strategy.propose(self.observations(trials), pending, n, proposal_rng(self.seed, len(trials)))
 
-    def _intensify_target(self, trials: Sequence[Trial]) -> Optional[Trial]:
-        """Adaptive replication: the incumbent, when it has fewer than ``n_replicates``
-        finished replicates and none pending; None otherwise. Topping it up first means a
-        lucky single draw is challenged before it can stay the best."""
-        if not self.adaptive or self.n_replicates <= 1:
-            return None
-        done = [t for t in trials if t.state == State.COMPLETE]
-        if not done:
-            return None
-        prior = self._std_prior(trials)
-        best = min(done, key=lambda t: self._sign * self._frozen(t, prior).value)
-        return best if best.n_replicates < self.n_replicates else None
-
-    def _extend(self, trial: Trial) -> int:
-        """Queue one more replicate of ``trial`` (seed keyed by its number and new index)."""
-        return self.storage.extend_trial(self.name, trial.number,
-                                         replicate_seed(self.seed, trial.number, trial.n_replicates))
-
-    def _replicates_for_new_trial(self) -> int:
-        return 1 if self.adaptive else self.n_replicates
-
-    def _add_trial(self, config: dict, n_replicates: int, user_attrs: Optional[dict] = None) -> int:
+    def add_trial(self, config: dict, n_replicates: Optional[int] = None, user_attrs: Optional[dict] = None) -> int:
+        """Register ``config`` with WAITING replicates (default: as many as a new config
+        gets). Returns its trial number."""
+        k = int(n_replicates or self.settings.replicates_per_new_trial)
         # Seeds are keyed by the trial number this driver expects; the storage assigns numbers
         # atomically, and the seeds actually used are stored with every replicate.
         expected = self.storage.n_trials(self.name)
-        seeds = [replicate_seed(self.seed, expected, i) for i in range(n_replicates)]
+        seeds = [replicate_seed(self.seed, expected, i) for i in range(k)]
         return self.storage.add_trial(self.name, config, seeds, user_attrs=user_attrs)
+
+    def extend(self, trial: int) -> int:
+        """Queue one more replicate of trial ``trial`` (seed keyed by its number and the new
+        index). Returns the new replicate's index."""
+        record = self.storage.get_trial(self.name, trial)
+        return self.storage.extend_trial(self.name, trial, replicate_seed(self.seed, trial, record.n_replicates))
 
     def enqueue(self, config: dict, n_replicates: Optional[int] = None) -> int:
         """Queue a user-chosen config (evaluated before any proposal). Returns its trial number."""
-        from .design import validate_points
+        from .design import validate_points  # noqa: PLC0415
+
         [config] = validate_points(self.space, [config])
-        return self._add_trial(config, n_replicates or self._replicates_for_new_trial(), {"enqueued": True})
+        return self.add_trial(config, n_replicates, {"enqueued": True})
 
-    def ask(self, n: int = 1, n_replicates: Optional[int] = None) -> Trial | list[Trial]:
-        """Propose and register ``n`` trials (a single Trial when n == 1). Evaluate each
-        trial's ``waiting()`` replicates and pass their losses to :meth:`tell`.
+    def ask(self, n_replicates: Optional[int] = None) -> Trial:
+        """One trial to evaluate: run its ``waiting()`` replicates and pass their losses to
+        :meth:`tell`. With adaptive replication it may be an earlier trial with one more
+        replicate to run (the incumbent being confirmed) instead of a new config.
 
-        With adaptive replication the first returned trial may be an earlier one with one
-        more replicate to run (the incumbent being confirmed) instead of a new config.
+        Raises:
+            ValueError: the strategy has nothing left to propose (finite space).
         """
+        batch = self.ask_batch(1, n_replicates)
+        if not batch:
+            raise ValueError(f"study '{self.name}': the strategy has nothing left to propose")
+        return batch[0]
+
+    def ask_batch(self, n: int, n_replicates: Optional[int] = None) -> list[Trial]:
+        """Up to ``n`` trials to evaluate in parallel (fewer when a finite space runs out)."""
         trials = self.all_trials()
         numbers: list[int] = []
-        target = self._intensify_target(trials)
-        if target is not None:
-            self._extend(target)
-            numbers.append(target.number)
+        work = next_work(trials, self.settings, None)
+        if isinstance(work, Extend) and n > 0:
+            self.extend(work.trial)
+            numbers.append(work.trial)
         if len(numbers) < n:
-            configs = self._propose(n - len(numbers), trials)
-            k = n_replicates or self._replicates_for_new_trial()
-            numbers += [self._add_trial(c, k) for c in configs]
-        out = [self.storage.get_trial(self.name, k) for k in numbers]
-        return out[0] if n == 1 else out
+            numbers += [self.add_trial(c, n_replicates) for c in self.propose(n - len(numbers), trials)]
+        return [self.storage.get_trial(self.name, k) for k in numbers]
 
-    def tell(self, trial: Trial | int, values: Any) -> FrozenTrial:
+    def tell(self, trial: Trial | int, values: Any) -> TrialSummary:
         """Store replicate results of an asked trial.
 
         Args:
@@ -198,11 +205,12 @@ class Study:
                 order; for a new trial that is every replicate), or dicts with "loss". A
                 non-finite loss is stored as a FAILED replicate.
         """
-        from .task import normalize_result
+        from .task import normalize_result  # noqa: PLC0415
+
         number = trial if isinstance(trial, int) else trial.number
-        t = self.storage.get_trial(self.name, number)
+        record = self.storage.get_trial(self.name, number)
         vals = list(values) if isinstance(values, (list, tuple, np.ndarray)) else [values]
-        waiting = [r.index for r in t.waiting()]
+        waiting = [r.index for r in record.waiting()]
         if len(vals) != len(waiting):
             raise ValueError(f"trial {number} has {len(waiting)} waiting replicate(s) but {len(vals)} value(s) "
                              "were told")
@@ -216,15 +224,16 @@ class Study:
                 self.storage.finish(self.name, number, i, rep.attempt, State.FAILED, error=str(e))
                 continue
             self.storage.finish(self.name, number, i, rep.attempt, State.COMPLETE, loss=loss, metrics=metrics)
-        return self._frozen(self.storage.get_trial(self.name, number))
+        return self.summarize(self.storage.get_trial(self.name, number))
 
     # -- running ------------------------------------------------------------------------------
     def optimize(self, objective: Any, n_trials: int, n_replicates: Optional[int] = None, *,
                  executor: Any = "serial", workers: int = 1, replicates_parallel: bool = True,
-                 timeout: Optional[float] = None, max_retries: int = 2, progress: bool = True,
-                 callbacks: Iterable[Callable[["Study", FrozenTrial], None]] = (),
-                 workdir: Optional[str | Path] = None, heartbeat_interval: float = 10.0,
-                 heartbeat_timeout: float = 120.0) -> "Study":
+                 timeout: Optional[float] = None, max_retries: int = 2, show_progress: bool = False,
+                 callbacks: Iterable[Callable[["Study", TrialSummary], None]] = (),
+                 workdir: Optional[str | Path] = None, data: Optional[dict] = None,
+                 heartbeat_interval: float = 10.0, heartbeat_timeout: float = 120.0,
+                 progress: Optional[bool] = None) -> "Study":
         """Run trials until ``n_trials`` configs exist in the study and all have finished.
 
         Args:
@@ -237,29 +246,41 @@ class Study:
                 them in sequence on one worker (False).
             timeout: seconds after which no new work is started (running work finishes).
             max_retries: retries of a failed or lost replicate before it counts as FAILED.
+            show_progress: a progress bar (``tqdm.auto``: a widget in Jupyter). Per-trial
+                lines go to the "uqhpo" logger either way.
             workdir: directory for per-trial files (default next to a file storage).
+            data: the task's data settings, handed to ``task.configure`` here and in every
+                worker (the same as a config file's ``data:`` section).
             heartbeat_timeout: a RUNNING replicate of another (dead) driver whose heartbeat
                 is older than this is re-queued.
+            progress: former name of ``show_progress``.
         """
-        from .runner import StudyRunner
-        if n_replicates is not None and n_replicates != self.n_replicates:
-            self.n_replicates = int(n_replicates)
-            self._update_settings(n_replicates=self.n_replicates)
-        self._update_settings(n_trials=int(n_trials))
-        self.strategy = self._make_strategy(int(n_trials))
-        runner = StudyRunner(self, objective, executor=executor, workers=workers,
-                             replicates_parallel=replicates_parallel, max_retries=max_retries,
-                             workdir=workdir or self._default_workdir(), progress=progress,
-                             callbacks=list(callbacks), heartbeat_interval=heartbeat_interval,
-                             heartbeat_timeout=heartbeat_timeout)
-        runner.run(n_trials=int(n_trials), timeout=timeout)
-        return self
+        from .executors import make_executor  # noqa: PLC0415
+        from .executors.worker import configure_once  # noqa: PLC0415
+        from .task import as_task, task_path  # noqa: PLC0415
 
-    def _update_settings(self, **changes: Any) -> None:
-        settings = dict(self.record.settings)
-        settings.update(changes)
-        self.storage.update_settings(self.name, settings)
-        self.record.settings = settings
+        if progress is not None:
+            warnings.warn("optimize(progress=) is now show_progress=", DeprecationWarning, stacklevel=2)
+            show_progress = bool(progress)
+        changes: dict[str, Any] = {"n_trials": int(n_trials)}
+        if n_replicates is not None:
+            changes["n_replicates"] = int(n_replicates)
+        self.update_settings(**changes)
+        task = as_task(objective, self.space)
+        if data is not None:  # configured here for check(); in-process workers then skip the same data
+            configure_once(task, dict(data))
+        ex = make_executor(executor, workers=workers)
+        path = task_path(objective)
+        if not ex.in_process and path is None:
+            raise ValueError(f"executor '{ex.name}' runs tasks in other processes and needs an importable task: "
+                             "an import path 'package.module:attribute' or a module-level function or class")
+        options = LoopOptions(n_trials=int(n_trials), workdir=Path(workdir or self._default_workdir()),
+                              replicates_parallel=replicates_parallel, max_retries=int(max_retries),
+                              timeout=timeout, show_progress=show_progress, callbacks=tuple(callbacks),
+                              data=None if data is None else dict(data), heartbeat_interval=heartbeat_interval,
+                              heartbeat_timeout=heartbeat_timeout, mc_dropout=self.mc_dropout)
+        OptimizeLoop(self, task, task if ex.in_process else path, ex, options).run()
+        return self
 
     def _default_workdir(self) -> Path:
         path = getattr(self.storage, "path", None)
@@ -267,6 +288,10 @@ class Study:
             return Path(path).resolve().parent / "trials" / self.name
         # "uqhpo-trials", not "uqhpo": a folder named like the package would shadow it for scripts in /tmp
         return Path(tempfile.gettempdir()) / "uqhpo-trials" / f"{self.name}-{self.seed}"
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 # -- construction ---------------------------------------------------------------------------
@@ -285,28 +310,24 @@ def create_study(space: Optional[Space | dict] = None, *, task: Any = None, stra
     topped up to ``n_replicates`` trainings before anything new is proposed, so the
     best config always rests on the full aggregate while weak configs cost one training.
     """
-    from .storage import get_storage
-    from .task import as_task
-    if direction not in _DIRECTIONS:
-        raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+    from .storage import get_storage  # noqa: PLC0415
+    from .task import as_task  # noqa: PLC0415
+
+    study_settings = StudySettings(direction=direction, seed=int(seed), strategy=strategy,
+                                   strategy_options=dict(strategy_options or {}), kappa=float(kappa),
+                                   n_replicates=int(n_replicates), mc_dropout=int(mc_dropout),
+                                   adaptive=bool(adaptive_replicates), user=dict(settings or {}))
     if space is None:
         if task is None:
             raise ValueError("create_study needs a space, or a task whose search_space() gives one")
         space = as_task(task).search_space()
     if isinstance(space, dict):
         space = Space(space) if all(hasattr(v, "encode") for v in space.values()) else Space.from_dict(space)
-    if kappa < 0 or not math.isfinite(kappa):
-        raise ValueError(f"kappa must be a finite number >= 0, got {kappa}")
-    if int(n_replicates) < 1:
-        raise ValueError(f"n_replicates must be >= 1, got {n_replicates}")
-    make_strategy(strategy, space, seed=seed, **dict(strategy_options or {}))  # validates options early
+    make_strategy(strategy, space, seed=seed, **study_settings.strategy_options)  # validates options early
     store = get_storage(storage)
-    record = StudyRecord(
-        name=name, direction=direction, seed=int(seed), space=space.to_dict(),
-        space_fingerprint=space.fingerprint(), config_hash=config_hash,
-        settings={"strategy": strategy, "strategy_options": dict(strategy_options or {}), "kappa": float(kappa),
-                  "n_replicates": int(n_replicates), "mc_dropout": int(mc_dropout),
-                  "adaptive_replicates": bool(adaptive_replicates), "user": dict(settings or {})})
+    record = StudyRecord(name=name, direction=direction, seed=int(seed), space=space.to_dict(),
+                         space_fingerprint=space.fingerprint(), config_hash=config_hash,
+                         settings=study_settings.to_stored())
     try:
         store.create_study(record)
     except StudyExistsError:
@@ -333,7 +354,8 @@ def _check_same(existing: StudyRecord, new: StudyRecord, where: Any) -> None:
 def load_study(storage: Any, name: Optional[str] = None) -> Study:
     """Reopen a stored study (to resume or analyse). ``name`` may be omitted when the
     storage holds exactly one study."""
-    from .storage import get_storage
+    from .storage import get_storage  # noqa: PLC0415
+
     store = get_storage(storage)
     names = store.list_studies()
     if name is None:

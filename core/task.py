@@ -19,13 +19,34 @@ from .space import Space
 
 
 class Task:
-    """Base class of a training task. Subclasses override ``search_space`` and ``run``."""
+    """Base class of a training task. Subclasses override ``search_space`` and ``run``.
+
+    The optional data protocol: a task that reads data overrides :meth:`configure`. The
+    config's ``data:`` section (or ``Study.optimize(..., data=)``) is handed to
+    ``configure`` in the driver and, carried with every job, in every worker (once per
+    distinct data per process). A task with no data configured uses its own defaults.
+    """
+
+    #: keys the ``data`` section must contain (the config loader names a missing one)
+    required_data_keys: tuple[str, ...] = ()
+    #: True when the task writes its default data file itself on first use, so a config
+    #: may name a data file that does not exist yet
+    generates_missing_data: bool = False
 
     def search_space(self) -> Space:
         raise NotImplementedError(f"{type(self).__name__} defines no search space")
 
     def run(self, config: dict, ctx: "TrialContext") -> float | dict:
         raise NotImplementedError
+
+    def configure(self, data: dict) -> None:
+        """Take the data settings (paths already absolute). The base task takes none.
+
+        Raises:
+            ValueError: a key is unknown or a value invalid (one line naming the key).
+        """
+        if data:
+            raise ValueError(f"task {type(self).__name__} takes no data (data keys given: {', '.join(sorted(data))})")
 
     def check(self) -> None:
         """Validate inputs before a study starts (e.g. the data file exists); raise

@@ -104,6 +104,9 @@ class Observations:
         variances: ``(n,)`` variance of each value's estimate (0 for single draws).
         failed: configs whose every replicate failed (avoid, do not model).
         n_evaluations: completed replicates so far (the budget clock of decay schedules).
+        budget: the number of configs the study may evaluate in all (``n_trials`` of
+            ``optimize``), or None when unknown; budget-aware schedules (DYCORS) read it
+            here instead of taking it at construction.
     """
 
     configs: list = field(default_factory=list)
@@ -111,6 +114,7 @@ class Observations:
     variances: np.ndarray = field(default_factory=lambda: np.zeros(0))
     failed: list = field(default_factory=list)
     n_evaluations: int = 0
+    budget: Optional[int] = None
 
     def __len__(self) -> int:
         return len(self.configs)
@@ -124,8 +128,9 @@ class Observations:
 
 
 @dataclass(frozen=True)
-class FrozenTrial:
-    """Read-only summary of a finished trial returned by ``Study.best`` / ``Study.trials``."""
+class TrialSummary:
+    """Read-only aggregate of one trial (finished or not) over its completed replicates:
+    what ``Study.best``, ``Study.trials`` and ``Study.summarize`` return."""
 
     number: int
     config: dict
@@ -136,3 +141,7 @@ class FrozenTrial:
     losses: tuple = ()
     metrics: dict = field(default_factory=dict)   # mean of each numeric metric over replicates
     state: State = State.COMPLETE
+
+
+#: former name of :class:`TrialSummary`, kept so that old scripts still import
+FrozenTrial = TrialSummary

@@ -19,12 +19,11 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import erfcx, ndtr
 
-from ..space import Categorical, Integer, Space
+from ..space import Categorical, Integer, Space, select_new
 from ..surrogates.gp import GaussianProcess
-from .dedup import select_new
 
 __all__ = ["expected_improvement", "log_expected_improvement", "lower_confidence_bound",
-           "acquisition_scores", "candidate_points", "round_points", "propose_gp"]
+           "acquisition_scores", "candidate_points", "propose_gp"]
 
 _SQRT_HALF_PI = math.sqrt(math.pi / 2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -118,34 +117,7 @@ def candidate_points(space: Space, X_top: np.ndarray, rng: np.random.Generator, 
                 redraw = rng.random(n_local) < 0.25
                 P[redraw, sl] = rng.random((int(redraw.sum()), sl.stop - sl.start))
         parts.append(np.clip(P, 0.0, 1.0))
-    return round_points(space, np.vstack(parts))
-
-
-def round_points(space: Space, X: np.ndarray) -> np.ndarray:
-    """Vectorised ``Space.round`` of ``X`` (m, d): the encodings of the decoded configs.
-
-    Columns of linear integers, ordered categoricals and one-hot blocks are snapped with
-    array operations; log-scaled integers go through the parameter's own decode/encode.
-    """
-    raw = np.asarray(X, dtype=float)
-    X = np.clip(raw, 0.0, 1.0)
-    out = X.copy()
-    for name, p in space.params.items():
-        sl = space.slice_of(name)
-        if sl.stop == sl.start:
-            continue
-        kind = space.columns[sl.start].kind
-        if kind == "onehot":
-            block = np.zeros((len(X), sl.stop - sl.start))
-            block[np.arange(len(X)), np.argmax(raw[:, sl], axis=1)] = 1.0  # decode takes argmax unclipped
-            out[:, sl] = block
-        elif kind in ("integer", "ordinal") and space.columns[sl.start].step > 0:
-            k = round(1.0 / space.columns[sl.start].step)
-            out[:, sl.start] = (np.minimum(np.floor(X[:, sl.start] * k), k - 1) + 0.5) / k
-        elif kind != "real":  # log-scaled integer: use the parameter's exact mapping
-            out[:, sl] = np.array([p.encode(p.decode(row)) for row in X[:, sl]])
-        # real columns: clipping is all that decode + encode does (up to rounding error)
-    return out
+    return space.round(np.vstack(parts))
 
 
 def discrete_values(space: Space, max_values: int = 64) -> list[tuple[slice, np.ndarray]]:
@@ -208,7 +180,7 @@ def _refine(gp: GaussianProcess, space: Space, starts: np.ndarray, kind: str, be
                    bounds=[(0.0, 1.0)] * (q * r), options={"maxiter": max_iter})
     out = fixed.copy()
     out[:, real] = np.clip(res.x.reshape(q, r), 0.0, 1.0)
-    return round_points(space, out)
+    return space.round(out)
 
 
 def propose_gp(gp: GaussianProcess, space: Space, n: int, rng: np.random.Generator, taken: set[str], *,

@@ -20,7 +20,7 @@ import numpy as np
 from ..space import Space
 
 __all__ = ["ParamBlock", "param_blocks", "dycors_probability", "step_size_from_history", "generate_candidates",
-           "snap", "polish", "select_batch", "DEFAULT_WEIGHTS"]
+           "polish", "select_batch", "DEFAULT_WEIGHTS"]
 
 #: weight of the prediction in the merit, cycled by the number of observed + pending configs
 DEFAULT_WEIGHTS = (0.3, 0.5, 0.8, 0.95)
@@ -114,7 +114,7 @@ def generate_candidates(blocks: Sequence[ParamBlock], center: np.ndarray, n: int
     Each parameter is perturbed with probability ``prob`` (at least one per candidate).
     Real columns get ``N(0, sigma)`` reflected at the cube's faces; integer and ordinal
     columns move by a whole, non-zero number of steps; one-hot blocks switch choice.
-    Candidates are not yet snapped to valid encodings (see :func:`snap`).
+    Candidates are not yet snapped to valid encodings (see :meth:`Space.round`).
     """
     m = max(int(n), 0)
     X = np.tile(np.asarray(center, dtype=float), (m, 1))
@@ -153,27 +153,6 @@ def _perturb(X: np.ndarray, rows: np.ndarray, block: ParamBlock, sigma: float, r
     X[rows, c] = np.clip(x, 0.0, 1.0)
 
 
-def snap(space: Space, blocks: Sequence[ParamBlock], X: np.ndarray) -> np.ndarray:
-    """Vectorised ``space.round``: ``(n, d)`` points -> encodings of valid configs."""
-    X = np.clip(np.asarray(X, dtype=float), 0.0, 1.0).copy()
-    for block in blocks:
-        cols = block.cols
-        if block.kind == "onehot":
-            idx = np.argmax(X[:, cols], axis=1)
-            X[:, cols] = 0.0
-            X[np.arange(len(X)), cols[idx]] = 1.0
-        elif block.step > 0:  # equal bins: snap to the bin centre
-            n_bins = int(round(1.0 / block.step))
-            idx = np.minimum(np.floor(X[:, cols[0]] * n_bins), n_bins - 1)
-            X[:, cols[0]] = (idx + 0.5) / n_bins
-        elif block.kind != "real":  # log-integer: uneven bins, let the parameter decide
-            param = space[space.columns[cols[0]].param]
-            uniq, inverse = np.unique(X[:, cols[0]], return_inverse=True)
-            snapped = np.array([param.encode(param.decode(np.array([u])))[0] for u in uniq])
-            X[:, cols[0]] = snapped[inverse.ravel()]
-    return X
-
-
 def polish(value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], starts: np.ndarray,
            blocks: Sequence[ParamBlock], radius: float, max_iter: int = 30) -> np.ndarray:
     """Locally minimise the surrogate over the real columns from each start.
@@ -183,7 +162,7 @@ def polish(value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], sta
 
     Args:
         value_and_grad: ``x (d,) -> (value, gradient (d,))`` of the surrogate mean.
-        starts: ``(k, d)`` snapped start points.
+        starts: ``(k, d)`` rounded start points (``Space.round``).
         blocks: parameter blocks of the space.
         radius: half-width of the box around each start, in cube units.
         max_iter: L-BFGS-B iterations per start.
@@ -234,7 +213,7 @@ def select_batch(candidates: np.ndarray, predictions: np.ndarray, taken: np.ndar
     of the rows already picked. Rows closer than ``radius`` are never picked.
 
     Args:
-        candidates: ``(m, d)`` snapped candidates.
+        candidates: ``(m, d)`` rounded candidates (``Space.round``).
         predictions: ``(m,)`` surrogate means.
         taken: ``(t, d)`` points already evaluated or pending.
         n: number wanted.

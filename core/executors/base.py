@@ -7,13 +7,24 @@ run in sequence in one worker (``replicates_parallel: false``), while a study wi
 """
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 
+class Outcome(str, enum.Enum):
+    """How one replicate slot ended (a ``str`` enum: ``Outcome.OK == "ok"``)."""
+
+    OK = "ok"          # finished with a finite loss
+    FAILED = "failed"  # the task raised, or returned NaN/inf; ``error`` says why
+    LOST = "lost"      # the worker died; the driver re-queues the replicate
+
+
 @dataclass(frozen=True)
 class ReplicateSlot:
+    """One replicate of a job: its index, attempt number and seed."""
+
     index: int
     attempt: int
     seed: int
@@ -33,29 +44,32 @@ class Job:
         workdir: directory for this trial's files (checkpoints, outputs).
         mc_dropout: Monte-Carlo dropout passes the task should use (0 = off).
         study: study name (for logs and paths).
+        data: the task's data settings (the config's ``data:`` section); the worker
+            calls ``task.configure(data)`` once per distinct value. None = the task's
+            defaults (or what an in-process task object was configured with).
     """
 
     job_id: str
     trial: int
     config: dict
-    slots: list
+    slots: list[ReplicateSlot]
     task: Any
     workdir: str = "."
     mc_dropout: int = 0
     study: str = "study"
+    data: Optional[dict] = None
 
 
 @dataclass
 class ReplicateResult:
-    """Outcome of one slot. ``status``: "ok" (finite loss), "failed" (raised or NaN/inf,
-    ``error`` says why) or "lost" (the worker died; the driver re-queues it)."""
+    """What one slot produced. ``status`` is an :class:`Outcome`."""
 
     job_id: str
     trial: int
     index: int
     attempt: int
     seed: int
-    status: str
+    status: Outcome
     loss: Optional[float] = None
     metrics: dict = field(default_factory=dict)
     runtime: Optional[float] = None
@@ -75,6 +89,11 @@ class Executor(ABC):
     """
 
     name: str = "base"
+    #: runs tasks in the driver's process, so it takes task objects (closures, lambdas);
+    #: other executors receive an import path ``"package.module:attribute"``
+    in_process: bool = False
+    #: ``poll`` may advance a virtual clock straight to the next finish (no real waiting)
+    virtual_clock: bool = False
 
     @abstractmethod
     def start(self) -> None:

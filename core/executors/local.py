@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any, Optional, Sequence
 
-from .base import Executor, Job, ReplicateResult
+from .base import Outcome, Executor, Job, ReplicateResult
 from .worker import visible_gpus, worker_main
 
 log = logging.getLogger("uqhpo")
@@ -232,7 +232,7 @@ class LocalExecutor(Executor):
                   + (f" (signal {-code})" if code is not None and code < 0 else ""))
         now = time.time()
         lost = [ReplicateResult(job_id=w.job.job_id, trial=w.job.trial, index=s.index, attempt=s.attempt,
-                                seed=int(s.seed), status="lost", error=reason, worker=w.name,
+                                seed=int(s.seed), status=Outcome.LOST, error=reason, worker=w.name,
                                 started=w.started_job, finished=now)
                 for s in w.unreported] if w.job is not None else []
         if lost:

@@ -24,6 +24,7 @@ class SerialExecutor(Executor):
     """
 
     name = "serial"
+    in_process = True
 
     def __init__(self, workers: int = 1, device: Optional[str] = None):
         self._device = device

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..seeding import derived_rng
-from .base import Executor, Job, ReplicateResult
+from .base import Outcome, Executor, Job, ReplicateResult
 from .worker import resolve_task, run_slot
 
 _Z95 = 1.6448536269514722   # standard-normal 95th percentile
@@ -77,6 +77,8 @@ class SimulatedExecutor(Executor):
     """
 
     name = "simulated"
+    in_process = True
+    virtual_clock = True
 
     def __init__(self, workers: int = 4, duration: Any = None, failure_rate: float = 0.0,
                  loss_rate: float = 0.0, seed: int = 0, start_time: float = 0.0):
@@ -113,7 +115,7 @@ class SimulatedExecutor(Executor):
             raise RuntimeError("executor 'simulated': no free worker; call submit only when free_slots() > 0")
         name = f"sim-{worker}"
         try:
-            task = resolve_task(job.task)
+            task = resolve_task(job.task, job.data)
         except Exception as e:  # noqa: BLE001 - reported like a failed import in a worker
             task, task_error = None, f"{type(e).__name__}: {e}"
         t = self._now
@@ -123,15 +125,15 @@ class SimulatedExecutor(Executor):
             seconds = max(float(self._duration(dict(job.config), derived_rng(self.seed, _DURATION_KEY, *key))), 0.0)
             fate = derived_rng(self.seed, _FATE_KEY, *key).random(2)   # (failure draw, loss draw)
             if dead:
-                result = self._result(job, slot, name, "lost", f"simulated worker {name} died earlier in this job")
+                result = self._result(job, slot, name, Outcome.LOST, f"simulated worker {name} died earlier in this job")
                 seconds = 0.0
             elif fate[1] < self.loss_rate:
-                result = self._result(job, slot, name, "lost", f"simulated worker {name} died (injected loss)")
+                result = self._result(job, slot, name, Outcome.LOST, f"simulated worker {name} died (injected loss)")
                 dead = True
             elif fate[0] < self.failure_rate:
-                result = self._result(job, slot, name, "failed", "injected failure")
+                result = self._result(job, slot, name, Outcome.FAILED, "injected failure")
             elif task is None:
-                result = self._result(job, slot, name, "failed", task_error)
+                result = self._result(job, slot, name, Outcome.FAILED, task_error)
             else:
                 result = run_slot(job, slot, task, device="cpu", worker=name)
             result.started, result.finished, result.runtime = t, t + seconds, seconds
@@ -144,7 +146,7 @@ class SimulatedExecutor(Executor):
             del self._busy[worker]
 
     @staticmethod
-    def _result(job: Job, slot: Any, worker: str, status: str, error: Optional[str]) -> ReplicateResult:
+    def _result(job: Job, slot: Any, worker: str, status: Outcome, error: Optional[str]) -> ReplicateResult:
         return ReplicateResult(job_id=job.job_id, trial=job.trial, index=slot.index, attempt=slot.attempt,
                                seed=int(slot.seed), status=status, error=error, worker=worker)
 

@@ -8,6 +8,7 @@ worker process.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,19 +19,45 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from ..task import TrialContext, as_task, normalize_result
-from .base import Job, ReplicateResult, ReplicateSlot
+from .base import Job, Outcome, ReplicateResult, ReplicateSlot
 
 # import path -> task object, one cache per process so a worker imports each task once
 _TASK_CACHE: dict[str, Any] = {}
+# id(task object) -> the data it was last configured with (JSON), so that a worker
+# configures a task once per distinct data, not once per job
+_CONFIGURED: dict[int, str] = {}
 
 
-def resolve_task(task: Any) -> Any:
-    """Import path (cached per process), task object, class or function -> task object."""
+def resolve_task(task: Any, data: Optional[dict] = None) -> Any:
+    """Import path (cached per process), task object, class or function -> task object,
+    configured with ``data`` (the job's data section) when that is not None.
+
+    Raises:
+        ValueError: the task cannot be imported, or refuses ``data``.
+    """
     if isinstance(task, str):
         if task not in _TASK_CACHE:
             _TASK_CACHE[task] = as_task(task)
-        return _TASK_CACHE[task]
-    return as_task(task)
+        obj = _TASK_CACHE[task]
+    else:
+        obj = as_task(task)
+    if data is not None:
+        configure_once(obj, data)
+    return obj
+
+
+def configure_once(task: Any, data: dict) -> None:
+    """``task.configure(data)`` unless this process already configured ``task`` with ``data``."""
+    key = json.dumps(data, sort_keys=True, default=str)
+    if _CONFIGURED.get(id(task)) == key:
+        return
+    configure = getattr(task, "configure", None)
+    if configure is None:
+        if data:
+            raise ValueError(f"task {type(task).__name__} takes no data (it has no configure method)")
+        return
+    configure(dict(data))
+    _CONFIGURED[id(task)] = key
 
 
 def trial_workdir(job: Job) -> Path:
@@ -56,7 +83,7 @@ def run_slot(job: Job, slot: ReplicateSlot, task: Any, *, device: str = "cpu", w
     ctx = TrialContext(seed=int(slot.seed), trial=job.trial, replicate=slot.index, attempt=slot.attempt,
                        device=device, workdir=trial_workdir(job), mc_dropout=job.mc_dropout)
     result = ReplicateResult(job_id=job.job_id, trial=job.trial, index=slot.index, attempt=slot.attempt,
-                             seed=int(slot.seed), status="failed", worker=worker, started=clock())
+                             seed=int(slot.seed), status=Outcome.FAILED, worker=worker, started=clock())
     t0 = time.perf_counter()
     try:
         out = task.run(dict(job.config), ctx)
@@ -65,7 +92,7 @@ def run_slot(job: Job, slot: ReplicateSlot, task: Any, *, device: str = "cpu", w
     else:
         try:
             result.loss, result.metrics = normalize_result(out)
-            result.status = "ok"
+            result.status = Outcome.OK
         except ValueError as e:
             result.error = str(e)
     result.runtime = time.perf_counter() - t0
@@ -81,13 +108,13 @@ def run_job(job: Job, *, device: str = "cpu", worker: str = "main",
     A task that cannot be imported fails every slot with the import error.
     """
     try:
-        task = resolve_task(job.task)
+        task = resolve_task(job.task, job.data)
     except Exception:  # bad path, import error inside the task module...
         error = traceback.format_exc()
         for slot in job.slots:
             now = clock()
             yield ReplicateResult(job_id=job.job_id, trial=job.trial, index=slot.index, attempt=slot.attempt,
-                                  seed=int(slot.seed), status="failed", error=error, runtime=0.0,
+                                  seed=int(slot.seed), status=Outcome.FAILED, error=error, runtime=0.0,
                                   worker=worker, started=now, finished=now)
         return
     for slot in job.slots:

@@ -3,6 +3,8 @@
 A strategy is a pure function of (observations, pending, n, rng). It keeps no state
 between calls that is not re-derivable from its arguments, so resuming a study is:
 reopen the storage, rebuild the observations, call ``propose`` again. Nothing is pickled.
+
+A new strategy proves it keeps the contract with ``uqhpo.testing.strategies.check_strategy``.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..space import Space
+from ..space import Space, taken_keys
 from ..trial import Observations
 
 
@@ -38,12 +40,18 @@ class Strategy(ABC):
         failed or pending config when the space allows it.
 
         Args:
-            observations: finished configs with their aggregate objective (minimised).
+            observations: finished configs with their aggregate objective (minimised),
+                failed configs, and the study's budget (``observations.budget``, or None).
             pending: configs being evaluated now (their replicates are not all finished).
             n: number of configs wanted.
             rng: the only source of randomness.
         """
 
+    def taken(self, observations: Observations, pending: Sequence[Mapping[str, Any]]) -> set[str]:
+        """Keys (``Space.key``) of every evaluated, failed and pending config: never propose these."""
+        return taken_keys(self.space, observations.configs, observations.failed, pending)
+
     def is_exhausted(self, observations: Observations, pending: Sequence[Mapping[str, Any]]) -> bool:
-        """True when there is nothing left to propose (e.g. a finished grid)."""
-        return False
+        """True when there is nothing left to propose: by default, when every config of a
+        finite space is evaluated, failed or pending (a strategy over a subset overrides it)."""
+        return len(self.taken(observations, pending)) >= self.space.cardinality()

@@ -13,9 +13,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..acquisition.dedup import space_size, taken_keys
 from ..design import initial_design, sample_unseen
-from ..space import Categorical, Fixed, Integer, Real, Space
+from ..space import Categorical, Integer, Real, Space
 from ..trial import Observations
 from .base import Strategy
 
@@ -53,12 +52,12 @@ class EvolutionStrategy(Strategy):
         self.mutation_scale = float(mutation_scale)
         self.max_integer_step = int(max_integer_step)
         self.seed = int(seed)
-        self._mutable = [n for n, p in space.params.items() if _n_values(p) > 1]
+        self._mutable = [n for n, p in space.params.items() if p.cardinality() > 1]
 
     def propose(self, observations: Observations, pending: Sequence[Mapping[str, Any]], n: int,
                 rng: np.random.Generator) -> list[dict]:
         n = int(n)
-        taken = taken_keys(self.space, observations.configs, observations.failed, pending)
+        taken = self.taken(observations, pending)
         handed_out = len(observations) + len(observations.failed) + len(pending)
         # the first population_size configs are a space-filling random start
         n_initial = min(n, max(0, self.population_size - handed_out))
@@ -66,7 +65,7 @@ class EvolutionStrategy(Strategy):
             n_initial = n
         exclude = [*observations.configs, *observations.failed, *pending]
         out = initial_design(self.space, n_initial, rng, method="lhs", exclude=exclude) if n_initial else []
-        taken.update(self.space.config_key(c) for c in out)
+        taken.update(self.space.key(c) for c in out)
         if len(out) < n:
             population = self.population(observations)
             out += self._children(population, n - len(out), rng, taken)
@@ -91,7 +90,7 @@ class EvolutionStrategy(Strategy):
             idx = rng.choice(len(population), size=min(self.sample_size, len(population)), replace=False)
             parent = min((population[i] for i in idx), key=lambda cv: cv[1])[0]
             child = self.mutate(parent, rng)
-            key = self.space.config_key(child)
+            key = self.space.key(child)
             if key not in taken:
                 taken.add(key)
                 out.append(child)
@@ -118,21 +117,6 @@ class EvolutionStrategy(Strategy):
             other = int(rng.integers(len(p.choices) - 1))
             child[name] = p.choices[other if other < current else other + 1]
         return child
-
-    def is_exhausted(self, observations: Observations, pending: Sequence[Mapping[str, Any]]) -> bool:
-        taken = taken_keys(self.space, observations.configs, observations.failed, pending)
-        return len(taken) >= space_size(self.space)
-
-
-def _n_values(p: Any) -> float:
-    if isinstance(p, Real):
-        return math.inf
-    if isinstance(p, Integer):
-        return p.n_values
-    if isinstance(p, Categorical):
-        return len(p.choices)
-    assert isinstance(p, Fixed)
-    return 1
 
 
 def _reflect(u: float) -> float:

@@ -5,9 +5,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..acquisition.dedup import select_new, taken_keys
 from ..design import describe_values, enumerate_configs, validate_points
-from ..space import Categorical, Fixed, Integer, Space
+from ..space import Categorical, Fixed, Integer, Space, select_new
 from ..trial import Observations
 from .base import Strategy
 
@@ -78,17 +77,14 @@ class GridStrategy(Strategy):
                                  "(only Fixed, Categorical and Integer with <= 20 values default to all)")
         return out
 
-    def _taken(self, observations: Observations, pending: Sequence[Mapping[str, Any]]) -> set[str]:
-        return taken_keys(self.space, observations.configs, observations.failed, pending)
-
     def propose(self, observations: Observations, pending: Sequence[Mapping[str, Any]], n: int,
                 rng: np.random.Generator) -> list[dict]:
         """The next ``n`` grid points not evaluated, failed or pending (fewer at the end)."""
-        return select_new(self.space, self.points, self._taken(observations, pending), int(n))
+        return select_new(self.space, self.points, self.taken(observations, pending), int(n))
 
     def is_exhausted(self, observations: Observations, pending: Sequence[Mapping[str, Any]]) -> bool:
-        taken = self._taken(observations, pending)
-        return all(self.space.config_key(c) in taken for c in self.points)
+        taken = self.taken(observations, pending)
+        return all(self.space.key(c) in taken for c in self.points)
 
     @property
     def size(self) -> int:

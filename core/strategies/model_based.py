@@ -16,9 +16,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..acquisition.dedup import select_new, space_size, taken_keys
 from ..seeding import derived_rng
-from ..space import Space
+from ..space import Space, select_new
 from ..trial import Observations
 from .base import Strategy
 
@@ -64,13 +63,13 @@ class ModelBasedStrategy(Strategy):
         if n <= 0:
             return []
         pending = list(pending)
-        taken = taken_keys(self.space, observations.configs, observations.failed, pending)
+        taken = self.taken(observations, pending)
         out: list[dict] = []
         n_seen = len(observations.configs) + len(observations.failed) + len(pending)
         if n_seen < self.n_initial:
             out += select_new(self.space, self.initial_configs(), taken, min(n, self.n_initial - n_seen))
         design_done = n_seen + len(out) >= self.n_initial
-        if len(out) < n and design_done and self.space.dim and space_size(self.space) > len(taken):
+        if len(out) < n and design_done and self.space.dim and self.space.cardinality() > len(taken):
             out += self._search(observations, pending + out, n - len(out), rng, taken)
         if len(out) < n:
             out += sample_unseen(self.space, n - len(out), rng, taken)

@@ -5,7 +5,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..acquisition.dedup import space_size, taken_keys
 from ..design import sample_unseen
 from ..space import Space
 from ..trial import Observations
@@ -29,9 +28,4 @@ class RandomStrategy(Strategy):
 
     def propose(self, observations: Observations, pending: Sequence[Mapping[str, Any]], n: int,
                 rng: np.random.Generator) -> list[dict]:
-        taken = taken_keys(self.space, observations.configs, observations.failed, pending)
-        return sample_unseen(self.space, int(n), rng, taken)
-
-    def is_exhausted(self, observations: Observations, pending: Sequence[Mapping[str, Any]]) -> bool:
-        taken = taken_keys(self.space, observations.configs, observations.failed, pending)
-        return len(taken) >= space_size(self.space)
+        return sample_unseen(self.space, int(n), rng, self.taken(observations, pending))

@@ -2,7 +2,8 @@
 
 A pure function of (observations, pending, rng) plus the constructor options: the
 initial design comes from the study seed (the same design on every call and after a
-resume), the step size and merit weights are re-derived from the history each call.
+resume), the step size and merit weights are re-derived from the history each call, and
+the DYCORS decay reads the study's budget from ``observations.budget``.
 """
 from __future__ import annotations
 
@@ -11,17 +12,15 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..acquisition.dedup import select_new
 from ..acquisition.srbf import (DEFAULT_WEIGHTS, dycors_probability, generate_candidates, param_blocks, polish,
-                                select_batch, snap, step_size_from_history)
-from ..space import Space
+                                select_batch, step_size_from_history)
+from ..space import Space, select_new
 from ..surrogates.base import SurrogateFitError
 from ..surrogates.rbf import RBFSurrogate
 from ..trial import Observations
 from .model_based import ModelBasedStrategy, int_option
 
 logger = logging.getLogger("uqhpo")
-
 
 
 class RBFStrategy(ModelBasedStrategy):
@@ -32,8 +31,10 @@ class RBFStrategy(ModelBasedStrategy):
         n_initial: size of the initial design (default ``2 * (d + 1)``, ``d = space.dim``).
         n_candidates: candidates scored per call (default ``min(100 * d, 5000)``).
         weights: cycle of prediction weights in the merit (default ``(0.3, 0.5, 0.8, 0.95)``).
-        budget: expected number of configs; sets the DYCORS decay (default ``max(50, 10 * (d + 1))``;
-            beyond it the perturbation probability stays at its floor).
+        budget: expected number of configs, setting the DYCORS decay (beyond it the perturbation
+            probability stays at its floor). An explicit override: by default the study's budget
+            is read from ``observations.budget`` at each proposal, and ``max(50, 10 * (d + 1))``
+            is used when that is unknown too.
         global_fraction: share of the candidates drawn uniformly from the cube on calls with a
             pick at the largest weight; they compete only for those picks (a global step on the
             model), the perturbations of the incumbent for the others.
@@ -60,7 +61,7 @@ class RBFStrategy(ModelBasedStrategy):
         self.weights = tuple(float(w) for w in (DEFAULT_WEIGHTS if weights is None else weights))
         if not self.weights or any(not 0.0 <= w <= 1.0 for w in self.weights):
             raise ValueError(f"strategy 'rbf': weights must be a non-empty list of numbers in [0, 1], got {weights}")
-        self.budget = max(50, 10 * (space.dim + 1)) if budget is None else int_option("rbf", "budget", budget, 1)
+        self.budget = None if budget is None else int_option("rbf", "budget", budget, 1)
         if not 0.0 <= global_fraction <= 1.0:
             raise ValueError(f"strategy 'rbf': global_fraction must be in [0, 1], got {global_fraction}")
         if not 0.0 < sigma_init <= 1.0:
@@ -71,6 +72,15 @@ class RBFStrategy(ModelBasedStrategy):
         self.surrogate_options = {"cap": cap, "smoothing_scale": float(smoothing_scale)}
         RBFSurrogate(**self.surrogate_options)  # validate early
         self._blocks = param_blocks(space)
+
+    def budget_for(self, observations: Observations) -> int:
+        """The DYCORS budget: the explicit option, else the study's (``observations.budget``),
+        else ``max(50, 10 * (d + 1))``."""
+        if self.budget is not None:
+            return self.budget
+        if observations.budget is not None:
+            return int(observations.budget)
+        return max(50, 10 * (self.space.dim + 1))
 
     def _search(self, observations: Observations, pending: list, n: int, rng: np.random.Generator,
                 taken: set[str]) -> list[dict]:
@@ -87,26 +97,28 @@ class RBFStrategy(ModelBasedStrategy):
             X = self.space.encode(configs)
             model = RBFSurrogate(**self.surrogate_options).fit(X, y, y_var)
             failed_X = self.space.encode(observations.failed) if observations.failed else None
-            return self._acquire(model, X, y, values, pending, failed_X, n, rng, taken)
+            return self._acquire(model, X, y, values, pending, failed_X, n, rng, taken,
+                                 budget=self.budget_for(observations))
         except (SurrogateFitError, ArithmeticError, ValueError, np.linalg.LinAlgError) as err:
             logger.warning("rbf strategy: surrogate failed (%s); proposing random configs", err)
             return []
 
     def _acquire(self, model: RBFSurrogate, X: np.ndarray, y: np.ndarray, history: np.ndarray, pending: list,
-                 failed_X: Optional[np.ndarray], n: int, rng: np.random.Generator, taken: set[str]) -> list[dict]:
+                 failed_X: Optional[np.ndarray], n: int, rng: np.random.Generator, taken: set[str],
+                 budget: int) -> list[dict]:
         """Score DYCORS candidates around the incumbent and pick ``n`` new configs."""
         n_params = len(self._blocks)
         n_obs = len(X)
         center = X[int(np.argmin(y))]
         sigma = step_size_from_history(history, self.n_initial, n_params, sigma_init=self.sigma_init)
-        prob = dycors_probability(n_params, n_obs, self.n_initial, self.budget)
+        prob = dycors_probability(n_params, n_obs, self.n_initial, budget)
         offset = n_obs + len(pending)
         weights = [self.weights[(offset + k) % len(self.weights)] for k in range(n)]
         # uniform candidates compete only on the greediest picks: a global step on the model
         greedy = [w >= max(self.weights) for w in weights]
         n_global = int(round(self.n_candidates * self.global_fraction)) if any(greedy) else 0
         cands = generate_candidates(self._blocks, center, self.n_candidates - n_global, sigma, prob, rng)
-        cands = snap(self.space, self._blocks, np.vstack([cands, rng.random((n_global, self.space.dim))]))
+        cands = self.space.round(np.vstack([cands, rng.random((n_global, self.space.dim))]))
         pred, _ = model.predict(cands)
         if not np.isfinite(pred).any():
             raise ArithmeticError("surrogate predictions are not finite")
@@ -116,7 +128,7 @@ class RBFStrategy(ModelBasedStrategy):
             # (a trust region of 3 steps: measured better than 1 on Hartmann-6, same elsewhere)
             starts = cands[np.argsort(np.where(np.isfinite(pred), pred, np.inf))[: self.polish]]
             refined = polish(_value_and_grad(model), starts, self._blocks, 3.0 * sigma)
-            refined = snap(self.space, self._blocks, refined)
+            refined = self.space.round(refined)
             refined_pred, _ = model.predict(refined)
             cands, pred = np.vstack([cands, refined]), np.concatenate([pred, refined_pred])
             is_local = np.concatenate([is_local, np.zeros(len(refined), dtype=bool)])

@@ -1,8 +1,12 @@
-"""Small importable tasks for tests and demos across the project.
+"""What uqhpo ships for testing: small tasks, and suites a new back-end proves itself with.
 
-Use them by path, e.g. ``"uqhpo.testing.tasks:quadratic"``; see :mod:`uqhpo.testing.tasks`.
-They import nothing heavier than numpy.
+- :mod:`uqhpo.testing.tasks`: importable tasks (``"uqhpo.testing.tasks:quadratic"``...);
+- :mod:`uqhpo.testing.strategies`: invariants of a strategy (``check_strategy``);
+- :mod:`uqhpo.testing.executors`: behaviour of an executor (``check_executor``);
+- :mod:`uqhpo.testing.storage`: the storage conformance suite.
+
+Nothing heavier than numpy is imported by the tasks and the strategy/executor suites.
 """
 from __future__ import annotations
 
-__all__ = ["tasks"]
+__all__ = ["tasks", "strategies", "executors", "storage"]

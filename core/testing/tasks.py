@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import time
+from typing import Optional
 
 import numpy as np
 
@@ -176,3 +177,33 @@ self_kill = SelfKill()
 flaky = Flaky()
 kill_first_attempt = KillFirstAttempt()
 inspect_context = InspectContext()
+
+
+class DataEcho(Task):
+    """A task with a data section: ``configure({"offset": x})`` shifts the loss by ``x``.
+
+    Its metrics tell a test which data the worker saw and in which process it ran:
+    ``offset`` (the configured value, None when never configured), ``pid`` and
+    ``configure_calls`` (how often this process's task object was configured).
+    """
+
+    def __init__(self) -> None:
+        self.offset: Optional[float] = None
+        self.configure_calls = 0
+
+    def search_space(self) -> Space:
+        return Space({"x": Real(-1.0, 1.0)})
+
+    def configure(self, data: dict) -> None:
+        unknown = sorted(set(data) - {"offset"})
+        if unknown:
+            raise ValueError(f"unknown data key '{unknown[0]}' for DataEcho; known: offset")
+        self.offset = float(data.get("offset", 0.0))
+        self.configure_calls += 1
+
+    def run(self, config: dict, ctx: TrialContext) -> dict:
+        return {"loss": float(config["x"]) ** 2 + (self.offset or 0.0), "offset": self.offset,
+                "pid": os.getpid(), "configure_calls": self.configure_calls}
+
+
+data_echo = DataEcho()

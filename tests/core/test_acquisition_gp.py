@@ -8,10 +8,9 @@ import pytest
 from scipy.stats import norm
 
 from uqhpo import Categorical, Integer, Real, Space
-from uqhpo.acquisition.dedup import taken_keys
 from uqhpo.acquisition.gp_acquisition import (acquisition_scores, candidate_points, expected_improvement,
-                                              log_expected_improvement, lower_confidence_bound, propose_gp,
-                                              round_points)
+                                              log_expected_improvement, lower_confidence_bound, propose_gp)
+from uqhpo.space import taken_keys
 from uqhpo.surrogates.gp import GaussianProcess
 
 
@@ -130,12 +129,12 @@ def test_batch_is_distinct_and_untaken_on_a_small_integer_space():
     rng = np.random.default_rng(7)
     seen = space.sample(rng, 6)
     taken = taken_keys(space, seen)
-    uniq = {space.config_key(c): c for c in seen}
+    uniq = {space.key(c): c for c in seen}
     X = space.encode(list(uniq.values()))
     y = X[:, 0] + X[:, 1]
     gp = GaussianProcess().fit(X, y)
     out = propose_gp(gp, space, 20, rng, set(taken), X_top=X[:2], best=float(y.min()))
-    keys = [space.config_key(c) for c in out]
+    keys = [space.key(c) for c in out]
     assert len(keys) == len(set(keys)) == 15 - len(uniq)
     assert not set(keys) & taken
     assert all(space.contains(c) for c in out)
@@ -146,13 +145,3 @@ def test_unknown_acquisition_is_rejected():
     gp, X, y = _fitted(np.random.default_rng(8))
     with pytest.raises(ValueError, match="acquisition 'pi'"):
         propose_gp(gp, space, 1, np.random.default_rng(0), set(), X_top=X[:1], best=0.0, kind="pi")
-
-
-def test_round_points_matches_space_round():
-    space = Space({"x": Real(1e-3, 1.0, log=True), "k": Integer(1, 7), "m": Integer(1, 64, log=True),
-                   "c": Categorical(["a", "b", "c"]), "o": Categorical([1, 2, 4, 8], ordered=True),
-                   "y": Real(-1.0, 1.0)})
-    X = np.random.default_rng(9).uniform(-0.1, 1.1, (300, space.dim))
-    fast, exact = round_points(space, X), space.round(X)
-    assert np.allclose(fast, exact, atol=1e-12)
-    assert space.decode(fast) == space.decode(exact)

@@ -1,13 +1,12 @@
-"""SRBF / DYCORS candidate search: schedules, perturbations, snapping, batch selection."""
+"""SRBF / DYCORS candidate search: schedules, perturbations, batch selection."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from uqhpo.acquisition.dedup import select_new, taken_keys
 from uqhpo.acquisition.srbf import (dycors_probability, generate_candidates, param_blocks, polish, select_batch,
-                                    snap, step_size_from_history)
-from uqhpo.space import Categorical, Fixed, Integer, Real, Space
+                                    step_size_from_history)
+from uqhpo.space import Categorical, Fixed, Integer, Real, Space, select_new, taken_keys
 
 
 def mixed_space() -> Space:
@@ -76,12 +75,6 @@ def test_perturbations_move_whole_steps_and_stay_in_the_cube():
     assert np.all(onehot.sum(axis=1) == 1) and set(np.unique(onehot)) <= {0.0, 1.0}
 
 
-def test_snap_matches_space_round():
-    space = mixed_space()
-    X = np.random.default_rng(1).random((300, space.dim))
-    np.testing.assert_allclose(snap(space, param_blocks(space), X), space.round(X), atol=1e-12)
-
-
 def test_select_batch_rules():
     rng = np.random.default_rng(2)
     cands = rng.random((200, 2))
@@ -113,12 +106,12 @@ def test_full_pipeline_never_returns_taken_configs_and_is_integer_valid():
     pending = space.sample(rng, 10)
     taken_X = space.encode(evaluated + pending)
     center = taken_X[0]
-    X = snap(space, blocks, generate_candidates(blocks, center, 400, 0.1, 1.0, rng))
+    X = space.round(generate_candidates(blocks, center, 400, 0.1, 1.0, rng))
     order = select_batch(X, rng.random(len(X)), taken_X, 8, lambda k: 0.5, radius=1e-6)
     configs = space.decode(X[order])
     taken = taken_keys(space, evaluated, pending)
-    assert not {space.config_key(c) for c in configs} & taken
-    assert len({space.config_key(c) for c in configs}) == len(configs)
+    assert not {space.key(c) for c in configs} & taken
+    assert len({space.key(c) for c in configs}) == len(configs)
     assert all(space.contains(c) for c in configs)
     assert select_new(space, configs, set(taken), 8) == configs
 

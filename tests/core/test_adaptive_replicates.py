@@ -71,7 +71,7 @@ def test_optimize_adaptive_ends_with_a_fully_replicated_incumbent(tmp_path):
 
     s = uqhpo.create_study(_space(), strategy="rbf", seed=3, n_replicates=3, adaptive_replicates=True,
                            kappa=0, storage=f"sqlite:///{tmp_path}/a.db")
-    s.optimize(noisy, n_trials=15, progress=False)
+    s.optimize(noisy, n_trials=15)
     trials = s.all_trials()
     assert len(trials) == 15 and all(t.state == State.COMPLETE for t in trials)
     assert s.best.n == 3

@@ -22,7 +22,7 @@ def mixed_space() -> Space:
 
 
 def keys(space, configs):
-    return [space.config_key(c) for c in configs]
+    return [space.key(c) for c in configs]
 
 
 @pytest.mark.parametrize("method", DESIGN_METHODS)
@@ -119,7 +119,7 @@ def test_default_design_size():
 
 def test_sample_unseen_respects_taken_and_stops_when_exhausted():
     space = Space({"a": Integer(0, 2)})
-    taken = {space.config_key({"a": 1})}
+    taken = {space.key({"a": 1})}
     out = sample_unseen(space, 5, np.random.default_rng(0), taken)
     assert sorted(c["a"] for c in out) == [0, 2]
     assert len(taken) == 3

@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent("""
     space = uqhpo.Space({"x": uqhpo.Real(0.0, 1.0)})
     study = uqhpo.create_study(space, strategy="random", seed=5, storage=url, name="kill",
                                n_replicates=2, load_if_exists=True)
-    study.optimize(train, n_trials=n_trials, progress=False, heartbeat_timeout=1.0, heartbeat_interval=0.2)
+    study.optimize(train, n_trials=n_trials, heartbeat_timeout=1.0, heartbeat_interval=0.2)
 """)
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from uqhpo.space import Categorical, Fixed, Integer, Real, Space
+from uqhpo.space import Categorical, Fixed, Integer, Real, Space, select_new, taken_keys
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NAMES = st.text(alphabet="abcdefghij_", min_size=1, max_size=6)
@@ -124,12 +124,51 @@ def test_decode_any_real_point_is_valid(space, data):
 
 
 @SETTINGS
+@given(spaces(), st.data())
+def test_round_is_a_vectorised_encode_of_decode(space, data):
+    n = data.draw(st.integers(1, 6))
+    flat = data.draw(st.lists(st.one_of(st.floats(-0.5, 1.5), st.just(float("nan"))), min_size=n * space.dim,
+                              max_size=n * space.dim))
+    X = np.array(flat, dtype=float).reshape(n, space.dim)
+    R = space.round(X)
+    assert R.shape == (n, space.dim) and np.all((R >= 0) & (R <= 1))
+    assert space.decode(R) == space.decode(X)
+    # real columns are only clipped (decode + encode would add cancellation error in a narrow
+    # range); every discrete column is the encoding of the decoded value
+    real = np.array([c.kind == "real" for c in space.columns], dtype=bool)
+    np.testing.assert_array_equal(R[:, real], np.clip(np.nan_to_num(X[:, real], nan=0.5), 0, 1))
+    np.testing.assert_allclose(R[:, ~real], space.encode(space.decode(X))[:, ~real], atol=1e-12)
+
+
+def test_round_snaps_each_kind_of_column():
+    space = Space({"r": Real(0, 1), "i": Integer(1, 4), "m": Integer(1, 64, log=True), "c": Categorical("abc"),
+                   "o": Categorical([1, 2, 4, 8], ordered=True), "f": Fixed(7)})
+    X = np.array([[1.2, 0.30, 0.5, 0.2, 1.3, -0.1, 0.99],
+                  [-0.1, 0.99, 0.0, 0.0, 0.0, 0.0, np.nan]])
+    R = space.round(X)
+    np.testing.assert_array_equal(R[:, 0], [1.0, 0.0])                  # reals: clipped only
+    np.testing.assert_array_equal(R[:, 1], [0.375, 0.875])              # bin centres of 2 and 4
+    np.testing.assert_allclose(R[:, 2], [space["m"].encode(v)[0] for v in (space.decode(X)[0]["m"], 1)])
+    np.testing.assert_array_equal(R[:, 3:6], [[0, 1, 0], [1, 0, 0]])  # argmax (first on ties)
+    np.testing.assert_array_equal(R[:, 6], [0.875, 0.625])              # NaN decodes as 0.5
+    assert [c["o"] for c in space.decode(R)] == [8, 4]
+
+
+def test_cardinality_counts_distinct_configs():
+    assert Space({"i": Integer(1, 4), "c": Categorical("abc"), "o": Categorical([1, 2], ordered=True),
+                  "f": Fixed(0)}).cardinality() == 4 * 3 * 2
+    assert Space({"i": Integer(3, 3), "f": Fixed("x")}).cardinality() == 1
+    assert Space({"m": Integer(1, 1000, log=True)}).cardinality() == 1000
+    assert Space({"i": Integer(1, 4), "x": Real(0, 1)}).cardinality() == math.inf
+
+
+@SETTINGS
 @given(spaces(), st.integers(0, 2**32 - 1), st.integers(1, 20))
 def test_sample_is_valid_and_seeded(space, seed, n):
     a = space.sample(np.random.default_rng(seed), n)
     b = space.sample(np.random.default_rng(seed), n)
     assert len(a) == n and all(space.contains(c) for c in a)
-    assert [space.config_key(c) for c in a] == [space.config_key(c) for c in b]
+    assert [space.key(c) for c in a] == [space.key(c) for c in b]
 
 
 @SETTINGS
@@ -231,9 +270,23 @@ def test_duplicate_names_are_refused():
         Space(_PairsMapping([("depth", Integer(1, 3)), ("depth", Integer(1, 5))]))
 
 
-def test_config_key_ignores_order_and_numpy_types():
+def test_key_ignores_order_and_numpy_types_and_is_hashable():
     space = Space({"a": Integer(1, 5), "b": Real(0, 1)})
-    assert space.config_key({"a": 3, "b": 0.5}) == space.config_key({"b": 0.5, "a": np.int64(3)})
+    assert space.key({"a": 3, "b": 0.5}) == space.key({"b": 0.5, "a": np.int64(3)})
+    assert space.key({"a": 3, "b": 0.5}) != space.key({"a": 3, "b": 0.25})
+    assert len({space.key({"a": 3, "b": 0.5}), space.key({"b": 0.5, "a": 3})}) == 1
+    assert space.config_key({"a": 3, "b": 0.5}) == space.key({"a": 3, "b": 0.5})  # the former name
+
+
+def test_select_new_skips_taken_and_repeated_in_order():
+    space = Space({"a": Integer(1, 5)})
+    taken = taken_keys(space, [{"a": 1}], [{"a": 3}])
+    assert taken == {space.key({"a": 1}), space.key({"a": 3})}
+    candidates = [{"a": 2}, {"a": 1}, {"a": 2}, {"a": 5}, {"a": 4}]
+    assert select_new(space, candidates, taken, 2) == [{"a": 2}, {"a": 5}]
+    assert space.key({"a": 5}) in taken  # the chosen keys join the taken set
+    assert select_new(space, candidates, taken, 10) == [{"a": 4}]
+    assert select_new(space, candidates, taken, 10) == []
 
 
 def test_fingerprint_same_for_int_and_float_real_bounds():

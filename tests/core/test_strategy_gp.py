@@ -1,4 +1,5 @@
-"""Tests of the ``gp`` strategy (core/strategies/gp.py)."""
+"""The ``gp`` strategy (core/strategies/gp.py): options, initial design, fallback, convergence (the
+shared contract is checked for every strategy by test_strategy_invariants.py)."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +13,7 @@ from uqhpo.strategies import make_strategy
 from uqhpo.strategies.gp import GPStrategy
 from uqhpo.surrogates.base import SurrogateFitError
 from uqhpo.surrogates.gp import GaussianProcess
+from uqhpo.testing.strategies import check_proposals
 from uqhpo.trial import Observations
 
 
@@ -53,34 +55,6 @@ def test_initial_design_comes_from_the_seed_and_skips_seen():
     assert nxt == a.initial_configs()[3:5]
 
 
-@pytest.mark.parametrize("acquisition,incumbent", [("ei", "observed"), ("ei", "mean"), ("lcb", "observed")])
-def test_proposals_valid_distinct_and_untaken(acquisition, incumbent):
-    space = mixed_space()
-    strat = GPStrategy(space, n_initial=6, acquisition=acquisition, incumbent=incumbent, seed=1)
-    rng = np.random.default_rng(1)
-    evaluated = space.sample(rng, 10)
-    failed = space.sample(rng, 2)
-    pending = space.sample(rng, 3)
-    obs = Observations(evaluated, np.array([loss(c) for c in evaluated]), np.zeros(10), failed=failed)
-    out = strat.propose(obs, pending, 4, np.random.default_rng(2))
-    assert len(out) == 4
-    keys = {space.config_key(c) for c in out}
-    assert len(keys) == 4
-    seen = {space.config_key(c) for c in evaluated + failed + pending}
-    assert not keys & seen
-    for c in out:
-        assert space.contains(c)
-        assert isinstance(c["layers"], int)
-
-
-def test_same_seed_same_proposals():
-    space = mixed_space()
-    configs = space.sample(np.random.default_rng(3), 12)
-    obs = observe(configs, variance=0.01)
-    runs = [GPStrategy(space, seed=4).propose(obs, configs[:0], 3, np.random.default_rng(7)) for _ in range(2)]
-    assert runs[0] == runs[1]
-
-
 def test_falls_back_to_random_unseen_when_the_fit_fails(monkeypatch, caplog):
     def broken_fit(self, X, y, y_var=None):
         raise SurrogateFitError("forced failure")
@@ -90,21 +64,8 @@ def test_falls_back_to_random_unseen_when_the_fit_fails(monkeypatch, caplog):
     configs = space.sample(np.random.default_rng(4), 12)
     with caplog.at_level(logging.WARNING, logger="uqhpo"):
         out = GPStrategy(space, seed=0).propose(observe(configs), [], 3, np.random.default_rng(0))
-    assert len(out) == 3 and all(space.contains(c) for c in out)
-    assert not {space.config_key(c) for c in out} & {space.config_key(c) for c in configs}
+    check_proposals(space, out, 3, configs)
     assert "forced failure" in caplog.text
-
-
-def test_finite_space_exhausts_gracefully():
-    space = Space({"a": Integer(0, 2), "b": Categorical(["x", "y"])})   # 6 configs
-    strat = GPStrategy(space, n_initial=2, seed=0)
-    seen = [{"a": 0, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}]
-    out = strat.propose(observe_simple(seen), [{"a": 0, "b": "y"}], 5, np.random.default_rng(0))
-    assert sorted((c["a"], c["b"]) for c in out) == [(1, "x"), (2, "y")]
-
-
-def observe_simple(configs: list[dict]) -> Observations:
-    return Observations(list(configs), np.arange(len(configs), dtype=float), np.zeros(len(configs)))
 
 
 def test_finds_near_optimum_of_a_quadratic_in_30_evaluations():
@@ -130,12 +91,3 @@ def test_batch_with_pending_spreads_out():
     X = space.encode(out)
     dist = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))[np.triu_indices(4, 1)]
     assert len(out) == 4 and dist.min() > 0.01
-
-
-def test_space_of_fixed_values_gives_its_single_config_once():
-    from uqhpo import Fixed
-    space = Space({"a": Fixed(3), "b": Fixed("x")})
-    strat = GPStrategy(space, n_initial=0)
-    assert strat.propose(Observations(), [], 2, np.random.default_rng(0)) == [{"a": 3, "b": "x"}]
-    obs = observe_simple([{"a": 3, "b": "x"}])
-    assert strat.propose(obs, [], 1, np.random.default_rng(0)) == []

@@ -1,4 +1,5 @@
-"""The ``rbf`` strategy: validity, determinism, initial design, fallbacks, convergence."""
+"""The ``rbf`` strategy: options, initial design, budget, fallbacks, convergence (the shared
+contract is checked for every strategy by test_strategy_invariants.py)."""
 from __future__ import annotations
 
 import logging
@@ -6,13 +7,13 @@ import logging
 import numpy as np
 import pytest
 
-from uqhpo.acquisition.dedup import taken_keys
 from uqhpo.seeding import proposal_rng
 from uqhpo.space import Categorical, Fixed, Integer, Real, Space
 from uqhpo.strategies import make_strategy
 from uqhpo.strategies.rbf import RBFStrategy
 from uqhpo.surrogates import rbf as rbf_module
 from uqhpo.surrogates.base import SurrogateFitError
+from uqhpo.testing.strategies import check_proposals
 from uqhpo.trial import Observations
 
 
@@ -37,14 +38,6 @@ def history(space: Space, n: int, seed: int = 0) -> Observations:
     return Observations(configs, np.array([loss(c) for c in configs]), np.zeros(n))
 
 
-def check_proposals(space: Space, proposals: list[dict], n: int, *groups) -> None:
-    assert len(proposals) == n
-    assert all(space.contains(c) for c in proposals)
-    keys = [space.config_key(c) for c in proposals]
-    assert len(set(keys)) == n
-    assert not set(keys) & taken_keys(space, *groups)
-
-
 def test_registered_by_name_and_validates_options():
     space = mixed_space()
     strategy = make_strategy("rbf", space, seed=1, n_initial=5)
@@ -58,24 +51,33 @@ def test_registered_by_name_and_validates_options():
         RBFStrategy(space, n_candidates=0)
 
 
-def test_proposals_valid_distinct_and_new_with_pending():
-    space = mixed_space()
-    obs = history(space, 25)
-    pending = space.sample(np.random.default_rng(9), 3)
-    strategy = RBFStrategy(space, seed=0)
-    for n in (1, 4):
-        proposals = strategy.propose(obs, pending, n, np.random.default_rng(n))
-        check_proposals(space, proposals, n, obs.configs, pending)
-
-
-def test_same_seed_same_proposals():
+def test_proposals_depend_on_the_rng():
     space = mixed_space()
     obs = history(space, 20)
     a = RBFStrategy(space, seed=3).propose(obs, [], 3, proposal_rng(3, 20))
-    b = RBFStrategy(space, seed=3).propose(obs, [], 3, proposal_rng(3, 20))
     c = RBFStrategy(space, seed=3).propose(obs, [], 3, proposal_rng(4, 20))
-    assert a == b
     assert a != c
+
+
+def test_budget_comes_from_the_observations_unless_given():
+    space = mixed_space()
+    default = max(50, 10 * (space.dim + 1))
+    obs = history(space, 25)
+    with_budget = Observations(obs.configs, obs.values, obs.variances, budget=30)
+    assert RBFStrategy(space).budget_for(obs) == default
+    assert RBFStrategy(space).budget_for(with_budget) == 30
+    assert RBFStrategy(space, budget=100).budget_for(with_budget) == 100  # the explicit option wins
+    with pytest.raises(ValueError, match="budget"):
+        RBFStrategy(space, budget=0)
+
+    def propose(strategy, observations):
+        return strategy.propose(observations, [], 4, np.random.default_rng(0))
+
+    # the study's budget changes the DYCORS decay, so the proposals, exactly as the option does
+    from_observations = propose(RBFStrategy(space, seed=1), with_budget)
+    assert from_observations == propose(RBFStrategy(space, seed=1, budget=30), obs)
+    assert from_observations != propose(RBFStrategy(space, seed=1), obs)
+    assert propose(RBFStrategy(space, seed=1, budget=default), with_budget) == propose(RBFStrategy(space, seed=1), obs)
 
 
 def test_initial_design_depends_on_seed_only_and_resumes():
@@ -94,27 +96,6 @@ def test_initial_design_depends_on_seed_only_and_resumes():
     mixed = again.propose(done, [], 3, np.random.default_rng(1))
     assert mixed[0] == again.initial_configs()[5]
     check_proposals(space, mixed, 3, done.configs)
-
-
-def test_failed_configs_are_avoided():
-    space = Space({"a": Integer(0, 4), "b": Integer(0, 4)})
-    rng = np.random.default_rng(0)
-    configs = space.sample(rng, 8)
-    configs = list({space.config_key(c): c for c in configs}.values())
-    failed = [c for c in space.sample(rng, 10) if space.config_key(c) not in taken_keys(space, configs)][:4]
-    obs = Observations(configs, np.arange(len(configs), dtype=float), np.zeros(len(configs)), failed=failed)
-    proposals = RBFStrategy(space, n_initial=2).propose(obs, [], 5, np.random.default_rng(1))
-    check_proposals(space, proposals, 5, configs, failed)
-
-
-def test_finite_space_exhausted_returns_fewer():
-    space = Space({"a": Integer(0, 3), "c": Categorical(["x", "y"])})
-    all_configs = [{"a": a, "c": c} for a in range(4) for c in "xy"]
-    obs = Observations(all_configs[:6], np.arange(6.0), np.zeros(6))
-    proposals = RBFStrategy(space, n_initial=2).propose(obs, all_configs[6:7], 4, np.random.default_rng(0))
-    assert proposals == [all_configs[7]]
-    full = Observations(all_configs, np.arange(8.0), np.zeros(8))
-    assert RBFStrategy(space, n_initial=2).propose(full, [], 2, np.random.default_rng(0)) == []
 
 
 def test_surrogate_failure_falls_back_to_random(monkeypatch, caplog):
@@ -138,17 +119,6 @@ def test_non_finite_predictions_fall_back(monkeypatch, caplog):
         proposals = RBFStrategy(space, seed=0).propose(obs, [], 2, np.random.default_rng(0))
     check_proposals(space, proposals, 2, obs.configs)
     assert caplog.records
-
-
-def test_non_finite_observations_are_ignored():
-    space = Space({"x": Real(0, 1), "y": Real(0, 1)})
-    obs = Observations([{"x": 0.1, "y": 0.1}, {"x": 0.9, "y": 0.9}, {"x": 0.5, "y": 0.2}],
-                       np.array([1.0, np.nan, np.inf]), np.zeros(3))
-    proposals = RBFStrategy(space, n_initial=0).propose(obs, [], 2, np.random.default_rng(0))
-    check_proposals(space, proposals, 2, obs.configs)
-    none_finite = Observations(obs.configs[1:], np.array([np.nan, np.inf]), np.zeros(2))
-    check_proposals(space, RBFStrategy(space, n_initial=0).propose(none_finite, [], 2, np.random.default_rng(0)),
-                    2, none_finite.configs)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -181,17 +151,6 @@ def test_batch_proposals_spread_out():
     assert gaps.min() > 1e-3
 
 
-def test_degenerate_spaces():
-    fixed = Space({"a": Fixed(1)})
-    assert RBFStrategy(fixed).propose(Observations(), [], 2, np.random.default_rng(0)) == [{"a": 1}]
-    done = Observations([{"a": 1}], np.array([1.0]), np.zeros(1))
-    assert RBFStrategy(fixed).propose(done, [], 2, np.random.default_rng(0)) == []
-    one_cat = Space({"c": Categorical(["a", "b", "c"])})
-    seen = Observations([{"c": "a"}], np.array([1.0]), np.zeros(1))
-    rest = RBFStrategy(one_cat, n_initial=1).propose(seen, [], 3, np.random.default_rng(0))
-    assert sorted(c["c"] for c in rest) == ["b", "c"]
-
-
 def test_study_with_rbf_is_reproducible():
     import uqhpo
 
@@ -200,8 +159,8 @@ def test_study_with_rbf_is_reproducible():
     runs = []
     for _ in range(2):
         study = uqhpo.create_study(space, strategy="rbf", seed=11, strategy_options={"n_initial": 5})
-        study.optimize(f, n_trials=14, progress=False)
+        study.optimize(f, n_trials=14)
         runs.append([t.config for t in study.trials])
     assert runs[0] == runs[1] and len(runs[0]) == 14
-    assert len({space.config_key(c) for c in runs[0]}) == 14
+    assert len({space.key(c) for c in runs[0]}) == 14
     assert runs[0][:5] == RBFStrategy(space, n_initial=5, seed=11).initial_configs()

@@ -54,23 +54,23 @@ def test_optimize_same_seed_same_proposals():
     runs = []
     for _ in range(2):
         s = uqhpo.create_study(_space(), strategy="random", seed=11)
-        s.optimize(_bowl, n_trials=6, n_replicates=2, progress=False)
+        s.optimize(_bowl, n_trials=6, n_replicates=2)
         runs.append([t.config for t in s.all_trials()])
     assert runs[0] == runs[1]
     other = uqhpo.create_study(_space(), strategy="random", seed=12)
-    other.optimize(_bowl, n_trials=6, n_replicates=2, progress=False)
+    other.optimize(_bowl, n_trials=6, n_replicates=2)
     assert [t.config for t in other.all_trials()] != runs[0]
 
 
 def test_optimize_counts_and_replicate_seeds_stored():
     s = uqhpo.create_study(task=NoisyQuadratic(), strategy="random", seed=1)
-    s.optimize(NoisyQuadratic(), n_trials=5, n_replicates=3, progress=False)
+    s.optimize(NoisyQuadratic(), n_trials=5, n_replicates=3)
     trials = s.all_trials()
     assert len(trials) == 5 and all(t.state == State.COMPLETE for t in trials)
     seeds = [r.seed for t in trials for r in t.replicates]
     assert len(seeds) == 15 and len(set(seeds)) == 15
     # extending the budget continues the same study
-    s.optimize(NoisyQuadratic(), n_trials=7, progress=False)
+    s.optimize(NoisyQuadratic(), n_trials=7)
     assert len(s.all_trials()) == 7
 
 
@@ -84,7 +84,7 @@ def test_failing_task_is_retried_then_failed_and_study_continues():
             raise RuntimeError("boom even n")
         return float(config["x"] ** 2)
 
-    s.optimize(sometimes, n_trials=6, progress=False, max_retries=1)
+    s.optimize(sometimes, n_trials=6, max_retries=1)
     trials = s.all_trials()
     assert len(trials) == 6
     for t in trials:
@@ -98,7 +98,7 @@ def test_failing_task_is_retried_then_failed_and_study_continues():
 
 def test_flaky_task_succeeds_on_retry():
     s = uqhpo.create_study(task="uqhpo.testing.tasks:Flaky", strategy="random", seed=0)
-    s.optimize("uqhpo.testing.tasks:Flaky", n_trials=2, n_replicates=2, progress=False)
+    s.optimize("uqhpo.testing.tasks:Flaky", n_trials=2, n_replicates=2)
     for t in s.all_trials():
         assert t.state == State.COMPLETE
         assert max(r.attempt for r in t.replicates) == 1
@@ -106,7 +106,7 @@ def test_flaky_task_succeeds_on_retry():
 
 def test_nan_task_fails_with_reason():
     s = uqhpo.create_study(task="uqhpo.testing.tasks:ReturnsNaN", strategy="random", seed=0)
-    s.optimize("uqhpo.testing.tasks:ReturnsNaN", n_trials=2, progress=False, max_retries=0)
+    s.optimize("uqhpo.testing.tasks:ReturnsNaN", n_trials=2, max_retries=0)
     trials = s.all_trials()
     assert [t.state for t in trials] == [State.FAILED, State.FAILED]
     assert "non-finite" in trials[0].replicates[0].error
@@ -117,7 +117,7 @@ def test_nan_task_fails_with_reason():
 def test_replicates_in_sequence_on_one_worker():
     s = uqhpo.create_study(task=NoisyQuadratic(), strategy="random", seed=2)
     s.optimize(NoisyQuadratic(), n_trials=3, n_replicates=3, replicates_parallel=False,
-               executor=uqhpo.make_executor("simulated", workers=2), progress=False)
+               executor=uqhpo.make_executor("simulated", workers=2))
     assert all(t.state == State.COMPLETE and len(t.losses) == 3 for t in s.all_trials())
 
 
@@ -132,7 +132,7 @@ def test_maximize_direction():
 def test_enqueue_runs_first():
     s = uqhpo.create_study(_space(), strategy="random", seed=0)
     s.enqueue({"x": 1.0, "n": 3})
-    s.optimize(_bowl, n_trials=3, progress=False)
+    s.optimize(_bowl, n_trials=3)
     assert s.all_trials()[0].config == {"x": 1.0, "n": 3}
     with pytest.raises(ValueError, match="n"):
         s.enqueue({"x": 1.0, "n": 99})
@@ -150,13 +150,13 @@ def test_keyboard_interrupt_requeues_running(tmp_path):
         return _bowl(config, seed)
 
     with pytest.raises(KeyboardInterrupt):
-        s.optimize(interrupt_on_third, n_trials=5, progress=False)
+        s.optimize(interrupt_on_third, n_trials=5)
     trials = s.all_trials()
     assert sum(t.state == State.COMPLETE for t in trials) == 2
     interrupted = trials[2]
     assert interrupted.latest()[0].state == State.WAITING  # re-queued
     resumed = uqhpo.load_study(url)
-    resumed.optimize(_bowl, n_trials=5, progress=False)
+    resumed.optimize(_bowl, n_trials=5)
     trials = resumed.all_trials()
     assert len(trials) == 5 and all(t.state == State.COMPLETE for t in trials)
     # the interrupt did not use up a retry
@@ -180,7 +180,7 @@ def test_simulated_asynchrony_keeps_workers_busy():
     ex = uqhpo.make_executor("simulated", workers=4, seed=0,
                              duration={"dist": "lognormal", "median": 10, "spread": 10})
     s = uqhpo.create_study(task=NoisyQuadratic(), strategy="random", seed=0)
-    s.optimize(NoisyQuadratic(), n_trials=12, n_replicates=2, executor=ex, progress=False)
+    s.optimize(NoisyQuadratic(), n_trials=12, n_replicates=2, executor=ex)
     assert len(s.all_trials()) == 12
     assert all(t.state == State.COMPLETE for t in s.all_trials())
 
@@ -202,7 +202,7 @@ def test_end_to_end_noisy_branin_beats_random(strategy):
 
     def regret(name, seed):
         s = uqhpo.create_study(space, strategy=name, seed=seed, kappa=0.0)
-        s.optimize(noisy, n_trials=14, n_replicates=3, progress=False)
+        s.optimize(noisy, n_trials=14, n_replicates=3)
         return branin(s.best.config) - 0.397887
 
     ours = np.median([regret(strategy, k) for k in range(6)])
@@ -214,7 +214,7 @@ def test_end_to_end_noisy_branin_beats_random(strategy):
 
 def test_trials_table_matches_export_columns():
     s = uqhpo.create_study(_space(), strategy="random", seed=0, n_replicates=2)
-    s.optimize(_bowl, n_trials=3, progress=False)
+    s.optimize(_bowl, n_trials=3)
     rows = s.trials_table()
     assert [r["number"] for r in rows] == [0, 1, 2]
     assert set(rows[0]) >= {"number", "state", "x", "n", "objective", "mean", "std"}

@@ -8,7 +8,7 @@ from uqhpo.trial import State
 def test_killed_worker_is_requeued_and_study_completes(tmp_path):
     task = "uqhpo.testing.tasks:kill_first_attempt"
     study = uqhpo.create_study(task=task, strategy="random", seed=0, storage=f"sqlite:///{tmp_path}/s.db")
-    study.optimize(task, n_trials=3, n_replicates=2, executor="local", workers=2, progress=False)
+    study.optimize(task, n_trials=3, n_replicates=2, executor="local", workers=2)
     trials = study.all_trials()
     assert len(trials) == 3
     for t in trials:

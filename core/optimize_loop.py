@@ -1,0 +1,281 @@
+"""The asynchronous loop behind ``Study.optimize``.
+
+The moment a worker frees, the loop hands it work, in this order:
+1. a WAITING replicate already in storage (a retry, a re-queued stale one, the rest of a
+   trial whose replicates are spread over workers, or a user-enqueued config);
+2. whatever :func:`uqhpo.policy.next_work` says: top up the incumbent, or a new config
+   from the strategy, proposed with every unfinished config as *pending*.
+
+The loop uses only the study's public API, the storage and the pure policy; it does not
+import the study module (imports go one way: study -> loop). Results are written to
+storage as they arrive. Nothing is lost on interruption: finished replicates are stored
+at once; on Ctrl-C running replicates are closed as "interrupted" and re-queued, so a
+resume runs exactly what is missing.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+from .executors.base import Executor, Job, Outcome, ReplicateResult, ReplicateSlot
+from .policy import Done, Extend, Propose, next_work
+from .settings import StudySettings
+from .storage.base import Storage, StorageError
+from .trial import State, Trial, TrialSummary
+
+logger = logging.getLogger("uqhpo")
+
+INTERRUPTED = "interrupted"  # error prefix of attempts closed by Ctrl-C: they do not use up retries
+
+
+class StudyAPI(Protocol):
+    """The part of ``Study`` the loop uses (all public)."""
+
+    name: str
+    storage: Storage
+    settings: StudySettings
+
+    def all_trials(self) -> list[Trial]: ...
+    def propose(self, n: int, trials: Optional[Sequence[Trial]] = None) -> list[dict]: ...
+    def add_trial(self, config: dict, n_replicates: Optional[int] = None,
+                  user_attrs: Optional[dict] = None) -> int: ...
+    def extend(self, trial: int) -> int: ...
+    def summarize(self, trial: Trial) -> TrialSummary: ...
+    def best_or_none(self) -> Optional[TrialSummary]: ...
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """How one ``optimize`` call runs (see ``Study.optimize`` for each option)."""
+
+    n_trials: int
+    workdir: Path
+    replicates_parallel: bool = True
+    max_retries: int = 2
+    timeout: Optional[float] = None
+    show_progress: bool = False
+    callbacks: tuple[Callable[[Any, TrialSummary], None], ...] = ()
+    data: Optional[dict] = None
+    heartbeat_interval: float = 10.0
+    heartbeat_timeout: float = 120.0
+    mc_dropout: int = 0
+
+
+@dataclass
+class _Open:
+    """Jobs this driver has submitted and the replicate attempts they still owe."""
+
+    jobs: dict[str, Job] = field(default_factory=dict)
+    slots: dict[tuple[int, int, int], str] = field(default_factory=dict)  # (trial, index, attempt) -> job id
+
+    def add(self, job: Job) -> None:
+        self.jobs[job.job_id] = job
+        for s in job.slots:
+            self.slots[(job.trial, s.index, s.attempt)] = job.job_id
+
+    def close(self, trial: int, index: int, attempt: int) -> None:
+        job_id = self.slots.pop((trial, index, attempt), None)
+        if job_id is not None and job_id not in self.slots.values():
+            self.jobs.pop(job_id, None)
+
+
+class OptimizeLoop:
+    """Runs one ``optimize`` call: ask the policy, submit, poll, store, repeat.
+
+    Args:
+        study: the study (only its public API is used).
+        task: the resolved (and configured) task object, for ``check()``.
+        task_ref: what jobs carry: an import path, or the object for in-process executors.
+        executor: where replicates run.
+        options: the call's options.
+    """
+
+    def __init__(self, study: StudyAPI, task: Any, task_ref: Any, executor: Executor, options: LoopOptions):
+        self.study, self.task, self.task_ref, self.executor, self.opt = study, task, task_ref, executor, options
+        self.storage, self.name = study.storage, study.name
+        self.worker_id = f"driver:{socket.gethostname()}:{os.getpid()}"
+        self._open = _Open()
+        self._job_ids = itertools.count()
+        self._exhausted = False   # the strategy has nothing left (finite space)
+        self._bar: Any = None
+
+    # -- main loop ------------------------------------------------------------------------------
+    def run(self) -> None:
+        check = getattr(self.task, "check", None)
+        if callable(check):
+            check()
+        self.opt.workdir.mkdir(parents=True, exist_ok=True)
+        self.executor.start()
+        t0 = time.time()
+        last_beat = self.executor.time()
+        self.storage.requeue_stale(self.name, self.opt.heartbeat_timeout)
+        self._open_progress()
+        try:
+            while True:
+                accepting = self.opt.timeout is None or time.time() - t0 < self.opt.timeout
+                if accepting:
+                    self._fill_workers()
+                if not self._open.jobs:
+                    if not accepting or self._exhausted or self._finished():
+                        break
+                    # other drivers' RUNNING replicates: wait for them or for their heartbeat to expire
+                    if not self.storage.requeue_stale(self.name, self.opt.heartbeat_timeout):
+                        time.sleep(min(1.0, self.opt.heartbeat_timeout / 10))
+                    continue
+                # a virtual clock jumps straight to the next finish; real ones wake up for heartbeats
+                for result in self.executor.poll(timeout=None if self.executor.virtual_clock else 0.5):
+                    self._record(result)
+                now = self.executor.time()
+                if now - last_beat >= self.opt.heartbeat_interval:
+                    for (trial, index, attempt) in self._open.slots:
+                        self.storage.heartbeat(self.name, trial, index, attempt)
+                    last_beat = now
+        except KeyboardInterrupt:
+            self._interrupt()
+            raise
+        finally:
+            self.executor.shutdown(cancel=True)
+            if self._bar is not None:
+                self._bar.close()
+
+    def _finished(self) -> bool:
+        return isinstance(next_work(self.study.all_trials(), self.study.settings, self.opt.n_trials), Done)
+
+    # -- handing out work -------------------------------------------------------------------------
+    def _fill_workers(self) -> None:
+        while self.executor.free_slots() > 0:
+            trials = self.study.all_trials()
+            job = self._job_from_waiting(trials)
+            if job is None:
+                job = self._job_from_policy(trials)
+            if job is None:
+                return
+            self.executor.submit(job)
+            self._open.add(job)
+
+    def _job_from_policy(self, trials: list[Trial]) -> Optional[Job]:
+        work = next_work(trials, self.study.settings, self.opt.n_trials)
+        if isinstance(work, Extend):
+            self.study.extend(work.trial)
+            number = work.trial
+        elif isinstance(work, Propose) and not self._exhausted:
+            configs = self.study.propose(1, trials)
+            if not configs:  # finite space exhausted
+                logger.info("strategy has nothing left to propose; stopping at %d trials", len(trials))
+                self._exhausted = True
+                return None
+            number = self.study.add_trial(configs[0])
+        else:
+            return None
+        return self._job_from_waiting([self.storage.get_trial(self.name, number)])
+
+    def _job_from_waiting(self, trials: Sequence[Trial]) -> Optional[Job]:
+        for t in trials:
+            waiting = t.waiting()
+            if not waiting:
+                continue
+            take = waiting[:1] if self.opt.replicates_parallel else waiting
+            slots = []
+            for r in take:
+                claimed = self.storage.claim(self.name, self.worker_id, trial=t.number, index=r.index)
+                if claimed is not None:
+                    slots.append(ReplicateSlot(claimed.index, claimed.attempt, claimed.seed))
+            if slots:
+                return Job(job_id=f"j{next(self._job_ids)}", trial=t.number, config=dict(t.config), slots=slots,
+                           task=self.task_ref, workdir=str(self.opt.workdir), mc_dropout=self.opt.mc_dropout,
+                           study=self.name, data=self.opt.data)
+        return None
+
+    # -- results ---------------------------------------------------------------------------------
+    def _record(self, r: ReplicateResult) -> None:
+        self._open.close(r.trial, r.index, r.attempt)
+        reason = ""
+        try:
+            for step, metrics in r.reports:
+                self.storage.add_report(self.name, r.trial, r.index, r.attempt, step, metrics)
+            if r.status == Outcome.OK:
+                self.storage.finish(self.name, r.trial, r.index, r.attempt, State.COMPLETE, loss=r.loss,
+                                    metrics=r.metrics, runtime=r.runtime)
+            else:
+                reason = f"worker lost: {r.error or r.status}" if r.status == Outcome.LOST else (r.error or "failed")
+                self.storage.finish(self.name, r.trial, r.index, r.attempt, State.FAILED, runtime=r.runtime,
+                                    error=reason)
+        except StorageError as e:
+            # another driver declared this attempt stale and re-queued it: the late result is dropped
+            logger.warning("dropping late result of trial %d replicate %d: %s", r.trial, r.index, e)
+            return
+        trial = self.storage.get_trial(self.name, r.trial)
+        if r.status != Outcome.OK and self._retry(trial, r.index, reason):
+            return
+        if trial.finished:
+            self._trial_finished(trial)
+
+    def _retry(self, trial: Trial, index: int, reason: str) -> bool:
+        """Re-queue a failed replicate within the retry limit; True when re-queued."""
+        failures = sum(1 for a in trial.replicates if a.index == index and a.state == State.FAILED
+                       and not (a.error or "").startswith(INTERRUPTED))
+        if failures <= self.opt.max_retries:
+            self.storage.retry(self.name, trial.number, index)
+            logger.warning("trial %d replicate %d failed (%s); retry %d of %d", trial.number, index,
+                           _last_line(reason), failures, self.opt.max_retries)
+            return True
+        logger.warning("trial %d replicate %d failed %d times; giving up: %s", trial.number, index,
+                       failures, _last_line(reason))
+        return False
+
+    def _trial_finished(self, trial: Trial) -> None:
+        summary = self.study.summarize(trial)
+        best = self.study.best_or_none()
+        best_txt = (f"best objective {best.value:.4g} (trial {best.number})" if best is not None
+                    else "no completed trial yet")
+        if trial.state == State.COMPLETE:
+            logger.info("trial %d: %s | %s", trial.number, describe_loss(summary), best_txt)
+        else:
+            logger.info("trial %d FAILED (all %d replicates) | %s", trial.number, trial.n_replicates, best_txt)
+        if self._bar is not None:
+            self._bar.update(1)
+            if best is not None:
+                self._bar.set_postfix_str(f"best objective {best.value:.4g}")
+        for callback in self.opt.callbacks:
+            callback(self.study, summary)
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: close our running attempts as interrupted and re-queue them."""
+        for (trial, index, attempt) in list(self._open.slots):
+            try:
+                self.storage.finish(self.name, trial, index, attempt, State.FAILED,
+                                    error=f"{INTERRUPTED} by user; re-queued")
+                self.storage.retry(self.name, trial, index)
+            except Exception as e:  # pragma: no cover - best effort while shutting down
+                logger.debug("could not re-queue trial %d replicate %d: %s", trial, index, e)
+        self._open = _Open()
+        n_done = sum(1 for t in self.study.all_trials() if t.finished)
+        logger.warning("interrupted: %d finished trials are stored; running replicates were re-queued", n_done)
+
+    # -- progress ---------------------------------------------------------------------------------
+    def _open_progress(self) -> None:
+        if not self.opt.show_progress:
+            return
+        from tqdm.auto import tqdm  # noqa: PLC0415 - a widget in Jupyter, a bar on a terminal
+
+        done = sum(1 for t in self.study.all_trials() if t.finished)
+        self._bar = tqdm(total=self.opt.n_trials, initial=min(done, self.opt.n_trials), desc=self.name,
+                         unit="trial", dynamic_ncols=True, leave=True)
+
+
+def describe_loss(summary: TrialSummary) -> str:
+    """``loss 0.31 ± 0.02 (n=3)``, or ``loss 0.31 (n=1)`` for a single replicate."""
+    if summary.n <= 1:
+        return f"loss {summary.mean:.4g} (n={summary.n})"
+    return f"loss {summary.mean:.4g} ± {summary.std:.2g} (n={summary.n})"
+
+
+def _last_line(text: str) -> str:
+    lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else ""

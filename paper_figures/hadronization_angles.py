@@ -57,16 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     from uqhpo.apps.hadronization.figures import plot_angles, trial_histogram_paths  # noqa: PLC0415
 
     cfg = _read_yaml(args.config)
-    storage = args.storage or cfg.get("storage", "sqlite:///runs/hadronization_quick/study.db")
     study_cfg = cfg.get("study")
-    name = args.study or (study_cfg.get("name") if isinstance(study_cfg, dict) else study_cfg)
+    name = args.study or (study_cfg.get("name") if isinstance(study_cfg, dict) else study_cfg) or "hadronization_quick"
+    # configs without storage/output use the defaults under the current directory: runs/<study>/
+    storage = args.storage or cfg.get("storage", f"sqlite:///runs/{name}/study.db")
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).exists():
         print(f"no study at {storage}: run `uqhpo run {args.config}` first")
         return 1
     study = uqhpo.load_study(storage, name=name)
     best = study.best
     trial = next(t for t in study.all_trials() if t.number == best.number)
-    output = Path(cfg.get("output", "runs/hadronization_quick"))
+    output = Path(cfg.get("output", f"runs/{name}"))
     storage_dir = Path(storage.split(":///", 1)[-1]).parent
     paths = trial_histogram_paths(trial, search_dirs=[output, storage_dir])
     if not paths:

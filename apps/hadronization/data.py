@@ -91,7 +91,6 @@ def generate(n: int, seed: int = 0, smearing: float = DEFAULTS["smearing"], **op
     rng = np.random.default_rng(seed)
     q1_pid = rng.choice([2, 1], n)          # q1 is the quark (u, d), q2 the antiquark
     q2_pid = rng.choice([-2, -1], n)
-    charge3 = _charge3(q1_pid) + _charge3(q2_pid)
     # the vacuum pair f fbar: h1 = q1 fbar, h2 = f q2
     same_flavour = np.abs(q1_pid) == np.abs(q2_pid)
     f_is_q1 = np.where(same_flavour, rng.random(n) >= p["p_pipm_neutral"], rng.random(n) < 0.5)

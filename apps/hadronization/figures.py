@@ -66,7 +66,8 @@ def plot_angles(paths: Iterable[str | os.PathLike], out: str | os.PathLike, *, t
         ax.stairs(agg["baseline"][j], edges, color="grey", ls="--", lw=1.0, label="isotropic baseline")
         mean, std = agg["generated_mean"][j], agg["generated_std"][j]
         ax.plot(centres, mean, color="tab:red", lw=1.4, label=f"GAN, mean of {k} replicates")
-        ax.fill_between(centres, mean - std, mean + std, color="tab:red", alpha=0.3, lw=0, label="±1 std over replicates")
+        ax.fill_between(centres, mean - std, mean + std, color="tab:red", alpha=0.3, lw=0,
+                        label="±1 std over replicates")
         ax.set_xlabel(label)
         ax.set_ylabel("density")
         ax.set_ylim(bottom=0)

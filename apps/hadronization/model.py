@@ -1,19 +1,21 @@
-"""Conditional GAN for cluster decays: networks and the training loop (PyTorch).
+"""Conditional GAN for cluster decays: networks and one training (PyTorch).
 
 Generator: condition ⊕ noise -> 2 scaled angles (tanh, the scaled range is [-1, 1]).
 Discriminator: angles ⊕ condition -> one logit. Non-saturating GAN loss with an R1
-gradient penalty on real samples (weight ``r1_weight``; 0 switches it off).
+gradient penalty on real samples (weight ``r1_weight``; 0 switches it off). The epoch
+loop, best-epoch keeping, seeding and checkpoints come from the app kit (``uqhpo.torch``).
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from uqhpo.torch import fit, seed_everything
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "elu": nn.ELU,
@@ -67,12 +69,13 @@ class Discriminator(nn.Module):
 
 @dataclass
 class TrainResult:
-    """Outcome of one training: the best generator (by validation score) and its history."""
+    """Outcome of one training: the generator holding the best epoch's weights, and its history."""
 
     generator: Generator
     best_score: float
     best_epoch: int
-    history: list = field(default_factory=list)   # [{"epoch", "score", "d_loss", "g_loss"}]
+    history: list = field(default_factory=list)   # [{"epoch", "w1", "d_loss", "g_loss"}]
+    resumed_from: Optional[int] = None            # checkpointed epoch this run continued after
 
 
 def build(config: dict, n_cond: int) -> tuple[Generator, Discriminator]:
@@ -98,40 +101,34 @@ def sample(gen: Generator, cond: np.ndarray, seed: int, device: str = "cpu", chu
     return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
 
 
-def train_gan(config: dict, cond: np.ndarray, target: np.ndarray, *, seed: int,
-              evaluate: Callable[[Generator, int], float], device: str = "cpu", eval_every: int = 1,
-              report: Optional[Callable[..., None]] = None) -> TrainResult:
-    """Train a conditional GAN and keep the generator of the best evaluated epoch.
+def train_gan(config: dict, cond: np.ndarray, target: np.ndarray, *, ctx: Any,
+              evaluate: Callable[[Generator, int], float], eval_every: int = 1) -> TrainResult:
+    """Train a conditional GAN with the app kit's loop; keep the generator of the best epoch.
 
     Args:
         config: hyperparameters (see the task's search space).
         cond: ``(n, c)`` scaled training conditions; target: ``(n, 2)`` scaled angles.
-        seed: seeds torch and the batch order (same seed -> same result on CPU).
+        ctx: the trial context: ``seed`` (same seed -> same result on CPU), ``device``,
+            ``report`` (called after each evaluation) and ``checkpoint_path`` (a killed
+            training resumes after its last epoch).
         evaluate: ``(generator, epoch) -> score`` on held-out data (lower is better);
             called before training (epoch 0) and every ``eval_every`` epochs.
-        report: ``report(step, **metrics)`` called after each evaluation.
     """
-    torch.manual_seed(int(seed))
-    batch = int(config["batch_size"])
-    n = len(cond)
+    batch, n, device = int(config["batch_size"]), len(cond), ctx.device
     if n < batch:
-        raise ValueError(f"batch_size {batch} exceeds the {n} training clusters; lower batch_size or raise data.n_train")
+        raise ValueError(f"batch_size {batch} exceeds the {n} training clusters; "
+                         "lower batch_size or raise data.n_train")
+    seed_everything(ctx.seed)
     gen, disc = build(config, cond.shape[1])
     gen.to(device)
     disc.to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=float(config["g_lr"]), betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=float(config["d_lr"]), betas=(0.5, 0.999))
     r1 = float(config.get("r1_weight", 0.0))
-    c_all = torch.as_tensor(cond, device=device)
-    x_all = torch.as_tensor(target, device=device)
-    order_rng = torch.Generator(device="cpu").manual_seed(int(seed) + 1)
+    c_all, x_all = torch.as_tensor(cond, device=device), torch.as_tensor(target, device=device)
+    order_rng = torch.Generator(device="cpu").manual_seed(int(ctx.seed) + 1)
 
-    best = TrainResult(copy.deepcopy(gen), evaluate(gen, 0), 0)
-    best.history.append({"epoch": 0, "score": best.best_score, "d_loss": float("nan"), "g_loss": float("nan")})
-    if report is not None:
-        report(0, w1=best.best_score)
-    epochs = int(config["epochs"])
-    for epoch in range(1, epochs + 1):
+    def train_epoch(epoch: int) -> dict:
         perm = torch.randperm(n, generator=order_rng).to(device)
         d_sum = g_sum = 0.0
         steps = n // batch
@@ -157,12 +154,10 @@ def train_gan(config: dict, cond: np.ndarray, target: np.ndarray, *, seed: int,
             opt_g.step()
             d_sum += float(d_loss.detach())
             g_sum += float(g_loss.detach())
-        if epoch % eval_every == 0 or epoch == epochs:
-            score = evaluate(gen, epoch)
-            row = {"epoch": epoch, "score": score, "d_loss": d_sum / steps, "g_loss": g_sum / steps}
-            best.history.append(row)
-            if report is not None:
-                report(epoch, w1=score, d_loss=row["d_loss"], g_loss=row["g_loss"])
-            if np.isfinite(score) and score < best.best_score:
-                best.generator, best.best_score, best.best_epoch = copy.deepcopy(gen), score, epoch
-    return best
+        return {"d_loss": d_sum / steps, "g_loss": g_sum / steps}
+
+    result = fit(ctx, models={"generator": gen, "discriminator": disc},
+                 optimizers={"generator": opt_g, "discriminator": opt_d}, train_epoch=train_epoch,
+                 evaluate=lambda epoch: evaluate(gen, epoch), epochs=int(config["epochs"]), eval_every=eval_every,
+                 metric="w1", generators={"batch_order": order_rng}, evaluate_before=True)
+    return TrainResult(gen, result.best_score, result.best_epoch, result.history, result.resumed_from)

@@ -63,7 +63,7 @@ class MinMaxScaler:
     high: np.ndarray
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> "MinMaxScaler":
+    def fit(cls, X: np.ndarray) -> MinMaxScaler:
         """Fit on ``(n, d)`` training data; constant columns map to 0."""
         return cls(X.min(axis=0), X.max(axis=0))
 

@@ -1,9 +1,9 @@
 """The hadronization task: train a conditional GAN, score it by the Wasserstein distance.
 
-Where the data comes from, in order: ``configure(data)`` (the config's ``data``
-section), the environment variable ``UQHPO_TASK_DATA`` (JSON, inherited by spawned
-workers), the defaults below. A missing file at the default path is generated on first
-use (atomically, so two workers doing it at once are safe).
+Data comes from ``configure(data)`` (the config's ``data:`` section, carried to every
+worker with the job); keys it omits take the defaults below. A missing file at the
+default path is generated on first use (atomically, so two workers doing it at once are
+safe).
 
 ``data`` keys: ``path`` (.h5/.hdf5, or the public text format), ``n_clusters``,
 ``seed``, ``smearing`` (used when generating a missing file; ``seed`` also fixes the
@@ -15,13 +15,13 @@ variation comparison), ``eval_every`` (epochs between evaluations), ``bins``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
-from uqhpo.config import task_data_from_env
+from uqhpo.data_task import DataTask
 from uqhpo.space import Categorical, Integer, Real, Space
-from uqhpo.task import Task, TrialContext
+from uqhpo.task import TrialContext
 
 DEFAULT_PATH = "datasets/hadronization/clusters.h5"
 DATA_DEFAULTS: dict[str, Any] = {
@@ -32,24 +32,16 @@ DATA_DEFAULTS: dict[str, Any] = {
 _INT_KEYS = ("n_clusters", "seed", "n_train", "n_val", "n_test", "eval_every", "bins")
 
 
-class HadronizationTask(Task):
+class HadronizationTask(DataTask):
     """Conditional GAN for two-body cluster decays; loss = best-epoch W1 on validation."""
 
-    def __init__(self) -> None:
-        self._data: Optional[dict] = None
-        self._cache: dict[tuple, Any] = {}
+    data_defaults = DATA_DEFAULTS
+    generates_missing_data = True
 
     # -- data ---------------------------------------------------------------------------------
-    def configure(self, data: dict) -> None:
-        """Take the config's ``data`` section (keys: see the module docstring)."""
-        self._data = self._validated(dict(data))
-
-    @staticmethod
-    def _validated(data: dict) -> dict:
-        unknown = sorted(set(data) - set(DATA_DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown data key '{unknown[0]}' for the hadronization task; "
-                             f"known: {', '.join(sorted(DATA_DEFAULTS))}")
+    def validate_data(self, data: dict) -> dict:
+        """Known keys (base class), positive integers, a known frame, positive smearings."""
+        data = super().validate_data(data)
         for key in _INT_KEYS:
             v = data.get(key)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "seed" else 1)):
@@ -62,35 +54,28 @@ class HadronizationTask(Task):
                 raise ValueError(f"data.{key} must be a positive number, got {v!r}")
         return data
 
-    def settings(self) -> dict:
-        """The data settings in effect (configured, else the environment, else defaults)."""
-        given = self._data if self._data is not None else self._validated(task_data_from_env())
-        return {**DATA_DEFAULTS, **given}
+    def ensure_data(self, settings: dict) -> None:
+        """Generate the default file when it is missing (another path must exist)."""
+        from . import data as hdata  # noqa: PLC0415
 
-    def dataset(self):
-        """The prepared splits (``prep.Prepared``), generated/loaded once per process."""
+        path = Path(settings["path"])
+        if not path.exists() and path.resolve() == Path(DEFAULT_PATH).resolve():
+            hdata.ensure_file(path, n=settings["n_clusters"], seed=settings["seed"], smearing=settings["smearing"])
+
+    def load(self, settings: dict) -> Any:
+        """The prepared splits (``prep.Prepared``) of the file."""
         from . import data as hdata  # noqa: PLC0415
         from .prep import prepare  # noqa: PLC0415
 
-        s = self.settings()
-        path = Path(s["path"])
-        if not path.exists() and path.resolve() == Path(DEFAULT_PATH).resolve():
-            hdata.ensure_file(path, n=s["n_clusters"], seed=s["seed"], smearing=s["smearing"])
-        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else 0,
-               tuple(sorted((k, str(v)) for k, v in s.items())))
-        if key not in self._cache:
-            self._cache.clear()
-            arrays = hdata.load_clusters(path)
-            self._cache[key] = prepare(arrays, n_train=s["n_train"], n_val=s["n_val"], n_test=s["n_test"],
-                                       seed=s["seed"], frame=s["frame"],
-                                       variation_smearing=s["variation_smearing"])
-        return self._cache[key]
+        s = settings
+        return prepare(hdata.load_clusters(s["path"]), n_train=s["n_train"], n_val=s["n_val"], n_test=s["n_test"],
+                       seed=s["seed"], frame=s["frame"], variation_smearing=s["variation_smearing"])
 
     def check(self) -> None:
-        """Fail early, naming the file, when the data is missing or malformed."""
-        d = self.dataset()
-        if len(d.cond["train"]) < 128:
-            raise ValueError(f"data file '{self.settings()['path']}': only {len(d.cond['train'])} "
+        """Fail early, naming the file, when the data is missing, malformed or too small."""
+        n_train = len(self.dataset().cond["train"])
+        if n_train < 128:
+            raise ValueError(f"data file '{self.settings()['path']}': only {n_train} "
                              "training clusters, need at least 128 (the smallest batch)")
 
     # -- search space and training ----------------------------------------------------------
@@ -112,7 +97,8 @@ class HadronizationTask(Task):
         })
 
     def run(self, config: dict, ctx: TrialContext) -> dict:
-        """Train once with ``ctx.seed``; report the validation W1 after every evaluation.
+        """Train once with ``ctx.seed``; report the validation W1 after every evaluation (a
+        replicate killed mid-training resumes from its checkpoint ``ctx.checkpoint_path``).
 
         Returns:
             ``{"loss": best-epoch validation W1 (radians, mean over phi*, theta*), ...}`` with
@@ -135,9 +121,8 @@ class HadronizationTask(Task):
             z = sample(gen, d.cond[split], seed=eval_seed, device=ctx.device)
             return d.target_scaler.inverse(z.astype(np.float64))
 
-        result = train_gan(config, d.cond["train"], d.target["train"], seed=ctx.seed, device=ctx.device,
-                           evaluate=lambda gen, epoch: uq.w1(generated(gen, "val"), d.angles["val"]),
-                           eval_every=int(s["eval_every"]), report=ctx.report)
+        result = train_gan(config, d.cond["train"], d.target["train"], ctx=ctx, eval_every=int(s["eval_every"]),
+                           evaluate=lambda gen, epoch: uq.w1(generated(gen, "val"), d.angles["val"]))
         val, test = generated(result.generator, "val"), generated(result.generator, "test")
         w1_val = uq.w1_per_angle(val, d.angles["val"])
         iso_val = uq.isotropic_angles(len(val), seed=s["seed"])
@@ -148,7 +133,7 @@ class HadronizationTask(Task):
             "baseline_w1": uq.w1(iso_val, d.angles["val"]),
             "test_w1": uq.w1(test, d.angles["test"]),
             "baseline_test_w1": uq.w1(iso_test, d.angles["test"]),
-            "best_epoch": int(result.best_epoch), "initial_w1": float(result.history[0]["score"]),
+            "best_epoch": int(result.best_epoch), "initial_w1": float(result.history[0]["w1"]),
         }
         if "test" in d.variation:
             out["w1_variation"] = uq.w1(test, d.variation["test"])

@@ -116,9 +116,10 @@ class Executor(ABC):
         """Start ``job`` on a free worker (call only when ``free_slots() > 0``)."""
 
     @abstractmethod
-    def poll(self, timeout: float = 0.0) -> list[ReplicateResult]:
+    def poll(self, timeout: Optional[float] = 0.0) -> list[ReplicateResult]:
         """Results finished since the last poll; waits up to ``timeout`` seconds (of this
-        executor's clock) for at least one when none is ready."""
+        executor's clock) for at least one when none is ready. ``None``: a virtual
+        clock jumps to the next finish; real executors wait as for a short timeout."""
 
     @abstractmethod
     def shutdown(self, cancel: bool = True) -> None:

@@ -182,7 +182,7 @@ class LocalExecutor(Executor):
         except (OSError, ValueError):  # died between polls: poll() reports the slots lost
             log.debug("worker %s died before it received job %s", w.name, job.job_id)
 
-    def poll(self, timeout: float = 0.0) -> list[ReplicateResult]:
+    def poll(self, timeout: Optional[float] = 0.0) -> list[ReplicateResult]:
         """Finished replicates; waits up to ``timeout`` seconds for the first one."""
         if self._buffer:
             out, self._buffer = self._buffer, []
@@ -191,8 +191,8 @@ class LocalExecutor(Executor):
             return []
         return self._collect(timeout)
 
-    def _collect(self, timeout: float) -> list[ReplicateResult]:
-        deadline = time.monotonic() + max(float(timeout or 0.0), 0.0)
+    def _collect(self, timeout: Optional[float]) -> list[ReplicateResult]:
+        deadline = time.monotonic() + max(1.0 if timeout is None else float(timeout), 0.0)
         out: list[ReplicateResult] = []
         while True:
             waitables = [w.conn for w in self._workers] + [w.process.sentinel for w in self._workers]
@@ -231,12 +231,13 @@ class LocalExecutor(Executor):
         reason = (f"worker {w.name} died with exit code {code}"
                   + (f" (signal {-code})" if code is not None and code < 0 else ""))
         now = time.time()
-        lost = [ReplicateResult(job_id=w.job.job_id, trial=w.job.trial, index=s.index, attempt=s.attempt,
+        job = w.job
+        lost = [ReplicateResult(job_id=job.job_id, trial=job.trial, index=s.index, attempt=s.attempt,
                                 seed=int(s.seed), status=Outcome.LOST, error=reason, worker=w.name,
                                 started=w.started_job, finished=now)
-                for s in w.unreported] if w.job is not None else []
-        if lost:
-            log.warning("%s; %d replicate(s) of trial %d lost", reason, len(lost), w.job.trial)
+                for s in w.unreported] if job is not None else []
+        if job is not None and lost:
+            log.warning("%s; %d replicate(s) of trial %d lost", reason, len(lost), job.trial)
         w.conn.close()
         self._deaths += 1
         if self._deaths > 3 * self._n:

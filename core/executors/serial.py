@@ -70,7 +70,7 @@ class SerialExecutor(Executor):
             self._current = None
         return result
 
-    def poll(self, timeout: float = 0.0) -> list[ReplicateResult]:
+    def poll(self, timeout: Optional[float] = 0.0) -> list[ReplicateResult]:
         """Run the next slot and return its result (``[]`` when nothing is queued).
 
         ``timeout`` is ignored: running the slot is the wait.

@@ -166,7 +166,7 @@ class SimulatedExecutor(Executor):
         out = []
         while self._events and self._events[0][0] <= self._now:
             _, _, result = heapq.heappop(self._events)
-            worker = int(result.worker.split("-")[1])
+            worker = int(str(result.worker).split("-")[1])
             self._busy[worker] -= 1
             if self._busy[worker] == 0:
                 del self._busy[worker]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any, Union
+from typing import Union
 
-from .base import Storage, StorageError, StudyExistsError, StudyRecord
+from .base import AttemptKey, ReplicateRef, Storage, StorageError, StudyExistsError, StudyRecord
 from .memory import InMemoryStorage
 
-__all__ = ["Storage", "StudyRecord", "StorageError", "StudyExistsError", "InMemoryStorage", "SQLiteStorage",
-           "JournalStorage", "get_storage"]
+__all__ = ["Storage", "StudyRecord", "StorageError", "StudyExistsError", "ReplicateRef", "AttemptKey",
+           "InMemoryStorage", "SQLiteStorage", "JournalStorage", "get_storage"]
 
 # file backends are imported on first use
 _LAZY = {"SQLiteStorage": "uqhpo.storage.sqlite", "JournalStorage": "uqhpo.storage.journal"}
@@ -24,9 +24,10 @@ _LAZY = {"SQLiteStorage": "uqhpo.storage.sqlite", "JournalStorage": "uqhpo.stora
 _FORMS = "None, 'memory', 'sqlite:///path.db', 'journal:///path.jsonl' or a path ending in .jsonl"
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[Storage]:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        backend: type[Storage] = getattr(importlib.import_module(_LAZY[name]), name)
+        return backend
     raise AttributeError(f"module 'uqhpo.storage' has no attribute '{name}'")
 
 

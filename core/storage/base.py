@@ -1,7 +1,7 @@
 """The storage plug point: the single source of truth of a study.
 
 Every backend (in-memory, SQLite, JSON-lines journal) implements this interface and
-passes ``tests/core/storage/test_conformance.py``. Rules every backend keeps:
+passes the conformance suite :mod:`uqhpo.testing.storage`. Rules every backend keeps:
 
 * trial numbers are 0, 1, 2, ... per study, assigned atomically by ``add_trial``;
 * ``claim`` moves exactly one WAITING replicate attempt to RUNNING, atomically: two
@@ -12,12 +12,23 @@ passes ``tests/core/storage/test_conformance.py``. Rules every backend keeps:
 """
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Literal, Mapping, NamedTuple, Optional, Sequence, get_args
 
 from ..trial import Replicate, State, Trial
+
+__all__ = ["Storage", "StudyRecord", "StorageError", "StudyExistsError", "ReplicateRef", "AttemptKey",
+           "Direction", "JsonObject", "JsonInput", "final_loss"]
+
+#: A JSON object as it reads back from a storage (values: what ``json`` writes).
+JsonObject = dict[str, Any]
+#: A JSON-able mapping handed to a storage (numpy numbers, tuples, enums and paths allowed).
+JsonInput = Mapping[str, Any]
+#: The direction of a study's objective.
+Direction = Literal["minimize", "maximize"]
 
 
 class StorageError(RuntimeError):
@@ -25,7 +36,22 @@ class StorageError(RuntimeError):
 
 
 class StudyExistsError(StorageError):
-    pass
+    """``create_study`` with a name the storage already holds."""
+
+
+class ReplicateRef(NamedTuple):
+    """One replicate of a trial, whatever its attempt (a plain ``(trial, index)`` tuple too)."""
+
+    trial: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index(): "index" is the replicate's name everywhere
+
+
+class AttemptKey(NamedTuple):
+    """One attempt of one replicate: the identity of a stored replicate record."""
+
+    trial: int
+    index: int  # type: ignore[assignment]
+    attempt: int
 
 
 @dataclass
@@ -46,17 +72,47 @@ class StudyRecord:
     """
 
     name: str
-    direction: str
+    direction: Direction
     seed: int
-    space: dict
+    space: JsonObject
     space_fingerprint: str
     config_hash: str = ""
-    settings: dict = field(default_factory=dict)
+    settings: JsonObject = field(default_factory=dict)
     created: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if self.direction not in get_args(Direction):
+            raise ValueError(f"study '{self.name}': direction must be 'minimize' or 'maximize', "
+                             f"got {self.direction!r}")
+
+
+def final_loss(state: State, loss: Optional[float]) -> Optional[float]:
+    """Validate the loss ``finish`` stores: COMPLETE needs a finite one; NaN is stored as None.
+
+    Raises:
+        StorageError: ``state`` is not COMPLETE/FAILED, or a COMPLETE loss is missing or not finite.
+    """
+    if state not in (State.COMPLETE, State.FAILED):
+        raise StorageError(f"finish: state must be COMPLETE or FAILED, got {State(state).value}")
+    value = None if loss is None else float(loss)
+    if state == State.COMPLETE and (value is None or not math.isfinite(value)):
+        raise StorageError(f"finish: a COMPLETE replicate needs a finite loss, got {loss!r}")
+    return None if value is None or math.isnan(value) else value
+
+
+def now_or(now: Optional[float]) -> float:
+    """``now`` as a float, or the current unix time when it is None."""
+    return time.time() if now is None else float(now)
 
 
 class Storage(ABC):
-    """Abstract storage. ``study`` arguments are study names."""
+    """Abstract storage. ``study`` arguments are study names.
+
+    Attributes:
+        path: the file of a file backend (absolute), None for one held in memory.
+    """
+
+    path: Optional[str] = None  # file backends set it per instance
 
     # -- studies ----------------------------------------------------------------------------
     @abstractmethod
@@ -65,10 +121,10 @@ class Storage(ABC):
 
     @abstractmethod
     def get_study(self, name: str) -> Optional[StudyRecord]:
-        """The study record, or None."""
+        """The study record (a copy), or None."""
 
     @abstractmethod
-    def update_settings(self, name: str, settings: dict) -> None:
+    def update_settings(self, name: str, settings: JsonInput) -> None:
         """Replace the study's ``settings`` (e.g. an extended budget on resume)."""
 
     @abstractmethod
@@ -77,7 +133,8 @@ class Storage(ABC):
 
     # -- trials -----------------------------------------------------------------------------
     @abstractmethod
-    def add_trial(self, study: str, config: dict, seeds: Sequence[int], user_attrs: Optional[dict] = None) -> int:
+    def add_trial(self, study: str, config: JsonInput, seeds: Sequence[int],
+                  user_attrs: Optional[JsonInput] = None) -> int:
         """Create the next trial with ``len(seeds)`` WAITING replicates (attempt 0, seed
         ``seeds[i]`` for index i). Returns the new trial number."""
 
@@ -94,14 +151,15 @@ class Storage(ABC):
 
     @abstractmethod
     def finish(self, study: str, trial: int, index: int, attempt: int, state: State, *,
-               loss: Optional[float] = None, metrics: Optional[dict] = None, runtime: Optional[float] = None,
+               loss: Optional[float] = None, metrics: Optional[JsonInput] = None, runtime: Optional[float] = None,
                error: Optional[str] = None, now: Optional[float] = None) -> None:
-        """Close a RUNNING attempt as COMPLETE or FAILED. Raise ``StorageError`` if the
-        attempt is already finished (finished records never change)."""
+        """Close a WAITING or RUNNING attempt as COMPLETE or FAILED. Raise ``StorageError``
+        if the attempt is already finished (finished records never change)."""
 
     @abstractmethod
-    def add_report(self, study: str, trial: int, index: int, attempt: int, step: int, metrics: dict) -> None:
-        """Store an intermediate value reported during training (``ctx.report``)."""
+    def add_report(self, study: str, trial: int, index: int, attempt: int, step: int, metrics: JsonInput) -> None:
+        """Store an intermediate value reported during training (``ctx.report``); a late
+        report for a finished attempt is ignored."""
 
     @abstractmethod
     def extend_trial(self, study: str, trial: int, seed: int) -> int:
@@ -115,22 +173,25 @@ class Storage(ABC):
         attempt FAILED or went STALE. Returns the new attempt number."""
 
     @abstractmethod
-    def requeue_stale(self, study: str, timeout: float, now: Optional[float] = None) -> list[tuple[int, int]]:
+    def requeue_stale(self, study: str, timeout: float, now: Optional[float] = None) -> list[ReplicateRef]:
         """Mark RUNNING attempts whose heartbeat is older than ``now - timeout`` STALE and
-        queue a retry of each. Returns the (trial, index) pairs re-queued."""
+        queue a retry of each. Returns the replicates re-queued, by (trial, index)."""
 
     @abstractmethod
     def get_trials(self, study: str) -> list[Trial]:
-        """All trials with all replicate attempts (and their reports), by number."""
+        """All trials with all replicate attempts (and their reports), by number (copies)."""
 
     def get_trial(self, study: str, number: int) -> Trial:
+        """One trial (a copy); raise ``StorageError`` if there is no such trial."""
         for t in self.get_trials(study):
             if t.number == number:
                 return t
         raise StorageError(f"study '{study}' has no trial {number}")
 
     def n_trials(self, study: str) -> int:
+        """How many trials the study has."""
         return len(self.get_trials(study))
 
     def close(self) -> None:
-        """Release file handles (optional)."""
+        """Release file handles (optional: a backend without any keeps this no-op)."""
+        return None

@@ -28,6 +28,7 @@ import time
 from typing import Callable, Sequence
 
 from ..executors.base import Executor, Job, Outcome, ReplicateResult, ReplicateSlot
+from ..task import TrialContext
 from .tasks import NoisyQuadratic
 
 ExecutorFactory = Callable[[], Executor]
@@ -55,7 +56,7 @@ def drain(ex: Executor, jobs: Sequence[Job], patience: float = 120.0) -> list[Re
         patience: seconds of executor time without a new result before giving up (an
             executor that stops making progress fails the check instead of hanging it).
     """
-    queue, out = list(jobs), []
+    queue, out = list(jobs), []  # type: list[Job], list[ReplicateResult]
     expected = sum(len(j.slots) for j in jobs)
     last = time.monotonic()
     while len(out) < expected:
@@ -107,7 +108,7 @@ def check_results_carry_the_task_output(factory: ExecutorFactory) -> None:
     assert rep.metrics.get("steps") == 4 and rep.loss == rep.reports[-1][1]["val_loss"]
     for index in (0, 1):
         r = by_trial[(1, index)]
-        expected = NoisyQuadratic().run({"x": -0.5, "y": 0.2}, _Ctx(r.seed))["loss"]
+        expected = NoisyQuadratic().run({"x": -0.5, "y": 0.2}, TrialContext(seed=r.seed))["loss"]
         assert r.status == Outcome.OK and r.loss == expected, f"replicate {index}: {r.loss} != {expected}"
         assert r.runtime is not None and r.runtime >= 0
 
@@ -184,13 +185,6 @@ def check_task_reference_matches_capability(factory: ExecutorFactory) -> None:
             raise AssertionError(f"executor '{ex.name}' accepted a task object but is not in_process")
     finally:
         ex.shutdown(cancel=True)
-
-
-class _Ctx:
-    """The bit of a TrialContext NoisyQuadratic reads, to compute an expected loss."""
-
-    def __init__(self, seed: int):
-        self.seed = seed
 
 
 EXECUTOR_CHECKS: tuple[Callable[[ExecutorFactory], None], ...] = (

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from uqhpo.apps.hadronization import data, physics as ph, prep
+from uqhpo.apps.hadronization import data, prep
+from uqhpo.apps.hadronization import physics as ph
 
 N = 40_000
 

@@ -7,6 +7,7 @@ import torch
 
 from uqhpo.apps.hadronization import data, prep, uq
 from uqhpo.apps.hadronization.model import Discriminator, Generator, build, sample, train_gan
+from uqhpo.task import TrialContext
 
 CONFIG = dict(noise_dim=4, g_width=32, g_depth=2, d_width=32, d_depth=2, g_lr=1e-3, d_lr=1e-3,
               batch_size=128, r1_weight=1.0, activation="leaky_relu", g_norm="none", d_norm="none", epochs=6)
@@ -44,22 +45,49 @@ def _evaluator(small):
     return evaluate
 
 
-def test_tiny_training_lowers_the_loss_and_is_reproducible(small):
-    reports = []
-    res = train_gan(CONFIG, small.cond["train"], small.target["train"], seed=11, evaluate=_evaluator(small),
-                    report=lambda step, **m: reports.append((step, m)))
-    assert [s for s, _ in reports] == list(range(7))
-    assert res.best_epoch > 0 and res.best_score < 0.5 * res.history[0]["score"]
-    again = train_gan(CONFIG, small.cond["train"], small.target["train"], seed=11, evaluate=_evaluator(small))
-    assert [h["score"] for h in again.history] == [h["score"] for h in res.history]
-    other = train_gan(CONFIG, small.cond["train"], small.target["train"], seed=12, evaluate=_evaluator(small))
-    assert [h["score"] for h in other.history][1:] != [h["score"] for h in res.history][1:]
+def test_tiny_training_lowers_the_loss_and_is_reproducible(small, tmp_path):
+    ctx = TrialContext(seed=11, workdir=tmp_path / "a")
+    res = train_gan(CONFIG, small.cond["train"], small.target["train"], ctx=ctx, evaluate=_evaluator(small))
+    assert [s for s, _ in ctx.reports] == list(range(7))
+    assert set(ctx.reports[0][1]) == {"w1"} and set(ctx.reports[1][1]) == {"w1", "d_loss", "g_loss"}
+    assert res.best_epoch > 0 and res.best_score < 0.5 * res.history[0]["w1"]
+    again = train_gan(CONFIG, small.cond["train"], small.target["train"],
+                      ctx=TrialContext(seed=11, workdir=tmp_path / "b"), evaluate=_evaluator(small))
+    assert [h["w1"] for h in again.history] == [h["w1"] for h in res.history]
+    other = train_gan(CONFIG, small.cond["train"], small.target["train"],
+                      ctx=TrialContext(seed=12, workdir=tmp_path / "c"), evaluate=_evaluator(small))
+    assert [h["w1"] for h in other.history][1:] != [h["w1"] for h in res.history][1:]
+    assert not list(tmp_path.glob("*/*.ckpt"))           # checkpoints are removed after a finished training
 
 
-def test_batch_larger_than_data_is_refused(small):
+def test_interrupted_training_resumes_from_its_checkpoint(small, tmp_path):
+    """Both networks, both optimizers, BatchNorm and spectral-norm buffers and the batch order
+    come back from the checkpoint: the resumed run ends exactly as an uninterrupted one."""
+    config = {**CONFIG, "g_norm": "batch", "d_norm": "spectral", "epochs": 4}
+    evaluate = _evaluator(small)
+    full = train_gan(config, small.cond["train"], small.target["train"],
+                     ctx=TrialContext(seed=5, workdir=tmp_path / "full"), evaluate=evaluate)
+
+    def crash_at_3(gen, epoch):
+        if epoch == 3:
+            raise RuntimeError("stopped")
+        return evaluate(gen, epoch)
+
+    ctx = TrialContext(seed=5, workdir=tmp_path / "cut")
+    with pytest.raises(RuntimeError, match="stopped"):
+        train_gan(config, small.cond["train"], small.target["train"], ctx=ctx, evaluate=crash_at_3)
+    assert ctx.checkpoint_path.exists()
+    resumed = train_gan(config, small.cond["train"], small.target["train"], ctx=ctx, evaluate=evaluate)
+    assert resumed.resumed_from == 2 and [s for s, _ in ctx.reports] == [0, 1, 2, 3, 4]
+    assert resumed.history == full.history and resumed.best_epoch == full.best_epoch
+    assert np.array_equal(sample(resumed.generator, small.cond["test"], seed=1),
+                          sample(full.generator, small.cond["test"], seed=1))
+
+
+def test_batch_larger_than_data_is_refused(small, tmp_path):
     with pytest.raises(ValueError, match="batch_size 8192 exceeds the 4000 training clusters"):
-        train_gan({**CONFIG, "batch_size": 8192}, small.cond["train"], small.target["train"], seed=0,
-                  evaluate=lambda g, e: 0.0)
+        train_gan({**CONFIG, "batch_size": 8192}, small.cond["train"], small.target["train"],
+                  ctx=TrialContext(seed=0, workdir=tmp_path), evaluate=lambda g, e: 0.0)
 
 
 def test_build_reads_config():

@@ -1,8 +1,6 @@
 """The hadronization task: space, data settings, one run, a 3-trial study, the figure."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -45,7 +43,7 @@ def test_search_space_covers_the_issue():
 
 def test_configure_rejects_bad_keys():
     t = HadronizationTask()
-    with pytest.raises(ValueError, match="unknown data key 'n_cluster'"):
+    with pytest.raises(ValueError, match="unknown data key 'n_cluster' .*did you mean 'n_clusters'"):
         t.configure({"n_cluster": 10})
     with pytest.raises(ValueError, match="data.frame must be 'quark' or 'lab'"):
         t.configure({"frame": "cms"})
@@ -53,18 +51,24 @@ def test_configure_rejects_bad_keys():
         t.configure({"n_train": -5})
 
 
-def test_settings_from_environment(monkeypatch, small_file):
-    monkeypatch.setenv("UQHPO_TASK_DATA", json.dumps({"path": str(small_file), "n_train": 1000}))
-    s = HadronizationTask().settings()
+def test_settings_are_defaults_overridden_by_the_data_section(small_file):
+    t = HadronizationTask()
+    assert t.settings()["path"] == "datasets/hadronization/clusters.h5" and t.settings()["n_train"] is None
+    t.configure({"path": str(small_file), "n_train": 1000})
+    s = t.settings()
     assert s["path"] == str(small_file) and s["n_train"] == 1000 and s["frame"] == "quark"
 
 
 def test_default_file_is_generated_on_first_use(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("UQHPO_TASK_DATA", json.dumps({"n_clusters": 1_000}))
-    d = HadronizationTask().dataset()
+    t = HadronizationTask()
+    t.configure({"n_clusters": 1_000})
+    d = t.dataset()
     assert (tmp_path / "datasets/hadronization/clusters.h5").exists()
     assert len(d.cond["train"]) == 700 and not list((tmp_path / "datasets/hadronization").glob("*.tmp"))
+    assert t.dataset() is d                                 # cached until the settings change
+    t.configure({"n_clusters": 1_000, "n_train": 500})
+    assert len(t.dataset().cond["train"]) == 500
 
 
 def test_missing_and_too_small_data_are_named(tmp_path, small_file):
@@ -91,15 +95,13 @@ def test_run_returns_scores_and_saves_histograms(tmp_path, small_file):
     assert out["hist_path"].endswith("trial0/replicate1_hist.npz")
 
 
-def test_study_with_replicates_and_figure(tmp_path, small_file, monkeypatch):
-    monkeypatch.setenv("UQHPO_TASK_DATA", json.dumps({"path": str(small_file), "n_train": 2000,
-                                                      "n_val": 500, "n_test": 500}))
+def test_study_with_replicates_and_figure(tmp_path, small_file):
     space = Space({**{k: Fixed(v) for k, v in SMALL.items()},
                    "noise_dim": Integer(2, 8), "g_lr": Real(3e-4, 1e-3, log=True),
                    "activation": Categorical(["leaky_relu", "elu"])})
     study = uqhpo.create_study(space, strategy="random", seed=0)
-    study.optimize(HadronizationTask(), n_trials=3, n_replicates=2, executor="serial", progress=False,
-                   workdir=tmp_path / "trials")
+    study.optimize(HadronizationTask(), n_trials=3, n_replicates=2, executor="serial", workdir=tmp_path / "trials",
+                   data={"path": str(small_file), "n_train": 2000, "n_val": 500, "n_test": 500})
     assert len(study.trials) == 3 and all(t.n == 2 for t in study.trials)
     assert all(len(set(t.losses)) == 2 for t in study.trials)    # replicates differ by seed
     best = study.best

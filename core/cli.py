@@ -1,23 +1,44 @@
-"""The ``uqhpo`` command line: run, resume, status, best, export, plot.
+"""The ``uqhpo`` command line: run, resume, status, best, export, plot, list, new-app.
 
 User errors (a bad config, a missing file, a study that does not match) print one line
 ``error: <message>`` on stderr and exit with status 2; set ``UQHPO_DEBUG=1`` to see the
 traceback instead. Ctrl-C during a run stores what finished, prints how to resume and
-exits with 130.
+exits with 130. On a terminal a run shows a progress bar; redirected to a file it
+writes one plain log line per finished trial.
+
+``run``/``resume`` take ``--set dotted.key=value`` overrides (values parsed as YAML) and
+put the current folder and the config file's folder on the import path, so a task
+module next to the config imports. A setting that defines the objective (task, space,
+uq, data, seed, direction, strategy) cannot change under an existing study name: the
+error names the setting.
+
+This module imports neither pydantic nor the config module at import time: a spawned
+worker re-imports the main module (``uqhpo.cli`` under the console script), and a worker
+must stay light.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import os
+import sqlite3
 import sys
-import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .config import Config, ConfigError, export_task_data, load_config, storage_url, validate_config
+from . import __version__
+from .cli_read import (
+    UserError,
+    cmd_best,
+    cmd_export,
+    cmd_list,
+    cmd_plot,
+    cmd_status,
+    existing_storage,
+    is_config,
+    stored_user,
+    write_plot,
+)
 from .storage.base import StorageError
 
 logger = logging.getLogger("uqhpo")
@@ -26,83 +47,57 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-class UserError(Exception):
-    """An error caused by the user's input: shown as one line, no traceback."""
-
-
-# -- opening studies ----------------------------------------------------------------------------
-def _is_config(target: str) -> bool:
-    return target.endswith((".yaml", ".yml"))
-
-
-def _existing_storage(target: str) -> str:
-    """Storage URL of an existing file (so that a typo does not create an empty database)."""
-    url = storage_url(target)
-    for scheme in ("sqlite", "journal"):
-        prefix = f"{scheme}:///"
-        if url.startswith(prefix) and not Path(os.path.expanduser(url[len(prefix):])).exists():
-            raise UserError(f"storage file '{url[len(prefix):]}' not found")
-    return url
-
-
-def _open(target: str, study_name: Optional[str]) -> tuple[Any, Optional[Config]]:
-    """(study, config or None) for a config file or a storage URL/path; reads only."""
-    from .study import load_study  # noqa: PLC0415
-
-    cfg = None
-    if _is_config(target):
-        cfg = load_config(target, check_task=False)
-        url, study_name = _existing_storage(cfg.storage or ""), study_name or cfg.study
-    else:
-        url = _existing_storage(target)
-    return load_study(url, study_name), cfg
-
-
-def _stored_config(study: Any) -> Optional[dict]:
-    return (study.record.settings.get("user") or {}).get("config")
-
-
-def _output_dir(study: Any, cfg: Optional[Config]) -> Path:
-    if cfg is not None:
-        return cfg.output_dir
-    stored = _stored_config(study)
-    if stored and stored.get("output"):
-        return Path(stored["output"])
-    path = getattr(study.storage, "path", None)
-    return Path(path).resolve().parent if path else Path("runs") / study.name
-
-
 # -- run / resume -------------------------------------------------------------------------------
-def _create_or_continue(cfg: Config, must_exist: bool = False) -> Any:
+def _create_or_continue(cfg: Any, must_exist: bool = False) -> Any:
+    """The study a config describes: created, or reopened when nothing that defines its
+    objective changed (else a one-line error naming the changed settings)."""
+    from .config import changed_settings, describe_changes  # noqa: PLC0415
     from .storage import get_storage  # noqa: PLC0415
     from .study import create_study  # noqa: PLC0415
 
-    if must_exist and cfg.study not in get_storage(cfg.storage).list_studies():
-        raise UserError(f"no study '{cfg.study}' in {cfg.storage}; start it with: uqhpo run {cfg.source or 'CONFIG'}")
+    start_hint = f"start it with: uqhpo run {cfg.source or 'CONFIG'}"
+    if must_exist and cfg.storage.startswith(("sqlite:///", "journal:///")):
+        path = Path(os.path.expanduser(cfg.storage.split(":///", 1)[1]))
+        if not path.exists():
+            raise UserError(f"no study '{cfg.study}' in {cfg.storage} (no such file); {start_hint}")
+    store = get_storage(cfg.storage)
+    record = store.get_study(cfg.study)
+    if record is None and must_exist:
+        raise UserError(f"no study '{cfg.study}' in {cfg.storage}; {start_hint}")
+    stored = (record.settings.get("user") or {}).get("config") if record is not None else None
+    if record is not None and stored:
+        changes = changed_settings(stored, record.space, cfg)
+        if changes:
+            raise UserError(describe_changes(changes, cfg.study))
     try:
         study = create_study(space=cfg.search_space, strategy=cfg.strategy.name,
                              strategy_options=cfg.strategy.options, seed=cfg.seed, storage=cfg.storage,
-                             name=cfg.study or "default", direction=cfg.direction, kappa=cfg.uq.kappa,
+                             name=cfg.study, direction=cfg.direction, kappa=cfg.uq.kappa,
                              n_replicates=cfg.uq.replicates, mc_dropout=cfg.uq.mc_dropout,
-                             adaptive_replicates=cfg.uq.adaptive,
-                             config_hash=cfg.config_hash(), settings={"config": cfg.to_dict()},
-                             load_if_exists=True)
+                             adaptive_replicates=cfg.uq.adaptive, config_hash=cfg.config_hash(),
+                             settings=_user_settings(cfg), load_if_exists=True)
     except ValueError as e:
         raise UserError(str(e)) from None
     # keep the stored config current (budget or executor may have changed on resume)
-    study.set_user_settings({**(study.record.settings.get("user") or {}), "config": cfg.to_dict()})
+    study.set_user_settings({**stored_user(study), **_user_settings(cfg)})
     return study
 
 
-def _optimize(study: Any, cfg: Config, n_trials: int, quiet: bool, resume_hint: str) -> int:
-    export_task_data(cfg.data)  # spawned workers read the data section from the environment
+def _user_settings(cfg: Any) -> dict:
+    out: dict[str, Any] = {"config": cfg.to_dict()}
+    if cfg.source is not None:  # its folder goes on sys.path again on `resume STORAGE`
+        out["config_file"] = str(cfg.source)
+    return out
+
+
+def _optimize(study: Any, cfg: Any, n_trials: int, args: argparse.Namespace, resume_hint: str) -> int:
     done_before = sum(1 for t in study.all_trials() if t.finished)
     logger.info("study '%s': %d of %d trials done, %d replicate(s) each, %s executor with %d worker(s)",
                 study.name, done_before, n_trials, cfg.uq.replicates, cfg.executor.name, cfg.executor.workers)
     try:
         study.optimize(cfg.task, n_trials=n_trials, n_replicates=cfg.uq.replicates, executor=cfg.executor.name,
                        workers=cfg.executor.workers, replicates_parallel=cfg.uq.replicates_parallel,
-                       timeout=cfg.budget.timeout, progress=not quiet)
+                       timeout=cfg.budget.timeout, show_progress=_show_bar(args), data=cfg.data)
     except KeyboardInterrupt:
         print(f"\ninterrupted; finished results are stored. resume with: uqhpo resume {resume_hint}",
               file=sys.stderr)
@@ -113,173 +108,93 @@ def _optimize(study: Any, cfg: Config, n_trials: int, quiet: bool, resume_hint: 
 
 def _summarise(study: Any, output: Path) -> None:
     """Print the best config and write the convergence plot."""
-    try:
-        best = study.best
-    except ValueError:
+    from .analysis.describe import best_line  # noqa: PLC0415
+
+    best = study.best_or_none()
+    if best is None:
         print(f"study '{study.name}': no trial completed; see `uqhpo status` for errors")
         return
-    print(f"best of study '{study.name}': trial {best.number}, loss {best.mean:.6g} ± {best.std:.3g} "
-          f"(mean ± std over {best.n} replicate(s)), objective {best.value:.6g}")
+    print(f"best of study '{study.name}': {best_line(best, study.kappa, study.direction)}")
     for key, value in best.config.items():
-        print(f"  {key}: {_fmt(value)}")
-    path = _write_plot(study, output / "convergence.png")
-    print(f"convergence plot: {path}")
-
-
-def _write_plot(study: Any, path: Path) -> Path:
-    from .analysis.history import convergence_history  # noqa: PLC0415
-    from .plotting.convergence import plot_convergence  # noqa: PLC0415
-
-    history = convergence_history(study.trials, study.direction)
-    return plot_convergence(history, path, title=f"study '{study.name}'", kappa=study.kappa)
+        print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
+    print(f"convergence plot: {write_plot(study, output / 'convergence.png')}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    from .config import load_config  # noqa: PLC0415
+
+    cfg = load_config(args.config, overrides=args.overrides, import_dirs=True)
     study = _create_or_continue(cfg)
-    return _optimize(study, cfg, args.trials or cfg.budget.trials, args.quiet, str(args.config))
+    return _optimize(study, cfg, args.trials or cfg.budget.trials, args, str(args.config))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    if _is_config(args.target):
-        cfg = load_config(args.target)
-        if args.study:
-            cfg.study = args.study
-        study = _create_or_continue(cfg, must_exist=True)
+    from .config import apply_overrides, load_config, validate_config  # noqa: PLC0415
+
+    overridden = [item.split("=", 1)[0].strip() for item in args.overrides]
+    if is_config(args.target):
+        overrides = [*args.overrides, *([f"study={args.study}"] if args.study else [])]
+        cfg = load_config(args.target, overrides=overrides, import_dirs=True)
         hint = str(args.target)
     else:
         from .study import load_study  # noqa: PLC0415
 
-        url = _existing_storage(args.target)
+        url = existing_storage(args.target)
         study = load_study(url, args.study)
-        stored = _stored_config(study)
-        if not stored:
+        user = stored_user(study)
+        if not user.get("config"):
             raise UserError(f"study '{study.name}' in {url} has no stored config; resume it with its YAML file")
-        cfg = validate_config({**stored, "storage": url}, source=f"stored config of study '{study.name}'")
-        study = _create_or_continue(cfg, must_exist=True)
+        folder = Path(user["config_file"]).parent if user.get("config_file") else None
+        raw = apply_overrides({**user["config"], "storage": url}, args.overrides)
+        cfg = validate_config(raw, source=f"stored config of study '{study.name}'", overridden=overridden,
+                              import_dirs=[Path.cwd(), *([folder] if folder else [])])
         hint = f"{args.target} --study {study.name}"
-    n_trials = args.trials or int(study.record.settings.get("n_trials") or cfg.budget.trials)
-    return _optimize(study, cfg, n_trials, args.quiet, hint)
+    study = _create_or_continue(cfg, must_exist=True)
+    budget_set = any(k in ("budget", "budget.trials") for k in overridden)
+    n_trials = args.trials or (cfg.budget.trials if budget_set else study.settings.n_trials or cfg.budget.trials)
+    return _optimize(study, cfg, int(n_trials), args, hint)
 
 
-# -- reading commands ---------------------------------------------------------------------------
-def cmd_status(args: argparse.Namespace) -> int:
-    from .trial import State  # noqa: PLC0415
-
-    study, _ = _open(args.target, args.study)
-    trials = study.all_trials()
-    budget = study.record.settings.get("n_trials")
-    settings = study.record.settings
-    print(f"study '{study.name}': strategy {settings.get('strategy')}, seed {study.seed}, kappa {study.kappa:g}, "
-          f"{'up to ' if study.adaptive else ''}{study.n_replicates} replicate(s) per trial"
-          f"{' (adaptive)' if study.adaptive else ''}, {study.direction}")
-    by_state = _count(t.state.value for t in trials)
-    print(f"trials: {len(trials)}" + (f" of {budget}" if budget else "") + " | " + _counts_line(by_state))
-    reps = [r for t in trials for r in t.replicates]
-    print(f"replicates (all attempts): {len(reps)} | " + _counts_line(_count(r.state.value for r in reps)))
-    try:
-        best = study.best
-        print(f"best: trial {best.number}, loss {best.mean:.6g} ± {best.std:.3g} (n={best.n}), "
-              f"objective {best.value:.6g}, config {json.dumps(best.config, default=str)}")
-    except ValueError:
-        print("best: no completed trial yet")
-    done = [r for r in reps if r.state == State.COMPLETE and r.finished is not None]
-    starts = [r.started for r in reps if r.started is not None]
-    if done and starts:
-        hours = max(max(r.finished for r in done) - min(starts), 1e-9) / 3600
-        print(f"throughput: {len(done) / hours:.1f} finished replicates/hour ({len(done)} in {hours * 60:.1f} min)")
-    else:
-        print("throughput: no finished replicate yet")
-    now = time.time()
-    stale = sorted({r.trial for r in reps if r.state == State.RUNNING
-                    and now - (r.heartbeat or r.started or now) > args.stale_after})
-    print(f"stale RUNNING trials (heartbeat older than {args.stale_after:g} s): "
-          + (", ".join(map(str, stale)) if stale else "none"))
-    return 0
+# -- output -------------------------------------------------------------------------------------
+def _show_bar(args: argparse.Namespace) -> bool:
+    """A progress bar only for a person watching: stderr is a terminal and not --quiet."""
+    stream_is_tty = getattr(sys.stderr, "isatty", None)
+    return bool(not getattr(args, "quiet", False) and callable(stream_is_tty) and stream_is_tty())
 
 
-def cmd_best(args: argparse.Namespace) -> int:
-    study, _ = _open(args.target, args.study)
-    try:
-        best = study.best
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    out = {"study": study.name, "trial": best.number, "config": best.config, "objective": best.value,
-           "mean": best.mean, "std": best.std, "n": best.n, "metrics": best.metrics}
-    if args.format == "yaml":
-        import yaml  # noqa: PLC0415
+class _StderrHandler(logging.Handler):
+    """Log lines to the current ``sys.stderr``; through ``tqdm.write`` while a bar is shown
+    so that lines do not tear it."""
 
-        print(yaml.safe_dump(out, sort_keys=False).rstrip())
-    else:
-        print(json.dumps(out, indent=2, default=str))
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from .analysis.history import trial_rows  # noqa: PLC0415
-
-    study, _ = _open(args.target, args.study)
-    columns, rows = trial_rows(study.all_trials(), study.trials, study.space.names)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as fh:
-        if args.format == "csv":
-            writer = csv.DictWriter(fh, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-        else:
-            json.dump({"study": study.name, "columns": columns, "trials": rows}, fh, indent=1, default=str)
-    os.replace(tmp, out)
-    print(f"wrote {len(rows)} trial(s) to {out}")
-    return 0
-
-
-def cmd_plot(args: argparse.Namespace) -> int:
-    study, cfg = _open(args.target, args.study)
-    path = Path(args.out) if args.out else _output_dir(study, cfg) / "convergence.png"
-    print(f"wrote {_write_plot(study, path)}")
-    return 0
-
-
-# -- helpers ------------------------------------------------------------------------------------
-def _count(states: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for s in states:
-        out[s] = out.get(s, 0) + 1
-    return out
-
-
-def _counts_line(counts: dict[str, int]) -> str:
-    order = ["COMPLETE", "RUNNING", "WAITING", "FAILED", "STALE"]
-    return "  ".join(f"{s} {counts.get(s, 0)}" for s in order)
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-class _TqdmSafeHandler(logging.StreamHandler):
-    """Writes log lines through tqdm so that they do not tear the progress bar."""
+    def __init__(self, bar: bool):
+        super().__init__()
+        self.bar = bar
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            from tqdm import tqdm  # noqa: PLC0415
+            text = self.format(record)
+            if self.bar:
+                from tqdm import tqdm  # noqa: PLC0415
 
-            tqdm.write(self.format(record), file=sys.stderr)
+                tqdm.write(text, file=sys.stderr)
+            else:
+                sys.stderr.write(text + "\n")
+                sys.stderr.flush()
         except Exception:  # pragma: no cover - never let logging kill a run
             self.handleError(record)
 
 
-def _configure_logging(quiet: bool) -> None:
+def _configure_logging(quiet: bool, bar: bool) -> None:
     log = logging.getLogger("uqhpo")
-    if not any(isinstance(h, _TqdmSafeHandler) for h in log.handlers):
-        handler = _TqdmSafeHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
-        log.addHandler(handler)
+    for old in [h for h in log.handlers if isinstance(h, _StderrHandler)]:
+        log.removeHandler(old)
+    handler = _StderrHandler(bar)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    log.addHandler(handler)
     log.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
+# -- parser -------------------------------------------------------------------------------------
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -292,6 +207,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="uqhpo", description="Hyperparameter optimization with uncertainty.")
+    p.add_argument("--version", action="version", version=f"uqhpo {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run (or continue) the study a YAML config describes")
     run.add_argument("config", help="YAML config file")
@@ -299,11 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("target", metavar="CONFIG_OR_STORAGE", help="YAML config, storage URL or .db/.jsonl path")
     for cmd in (run, resume):
         cmd.add_argument("--trials", type=_positive_int, help="total trials (extends the budget)")
+        cmd.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config key, e.g. --set uq.replicates=2 (repeatable; values are YAML)")
         cmd.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     resume.add_argument("--study", help="study name (needed when the storage holds several)")
     readers = {"status": "trial and replicate counts, best so far, throughput, stale trials",
                "best": "the best config with loss mean ± std and metrics",
-               "export": "one row per trial as CSV or JSON",
+               "export": "trials, replicates or per-step reports as CSV or JSON",
                "plot": "write the convergence plot (PNG)"}
     cmds = {}
     for name, text in readers.items():
@@ -315,22 +233,36 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="seconds without heartbeat after which a RUNNING trial counts as stale")
     cmds["best"].add_argument("--format", choices=("json", "yaml"), default="json")
     cmds["export"].add_argument("--format", choices=("csv", "json"), default="csv")
-    cmds["export"].add_argument("--out", required=True, help="output file")
+    cmds["export"].add_argument("--rows", choices=("trials", "replicates", "reports"), default="trials",
+                                help="one row per trial (JSON: with nested replicates and reports), per "
+                                     "replicate attempt (seed, loss, metrics), or per reported step")
+    cmds["export"].add_argument("--out", default="-", help="output file ('-', the default: standard output)")
     cmds["plot"].add_argument("--out", help="output PNG (default: <output>/convergence.png)")
+    lister = sub.add_parser("list", help="the studies in a storage: trials, complete, best objective")
+    lister.add_argument("target", metavar="STORAGE_OR_CONFIG", help="storage URL, .db/.jsonl path or YAML config")
+    from .newapp import add_parser as add_new_app_parser  # noqa: PLC0415
+
+    add_new_app_parser(sub)
     return p
 
 
+def cmd_new_app(args: argparse.Namespace) -> int:
+    from .newapp import cmd_new_app as run_new_app  # noqa: PLC0415
+
+    return run_new_app(args)
+
+
 _COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "best": cmd_best,
-             "export": cmd_export, "plot": cmd_plot}
+             "export": cmd_export, "plot": cmd_plot, "list": cmd_list, "new-app": cmd_new_app}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``uqhpo`` console script. Returns the exit status."""
     args = build_parser().parse_args(argv)
-    _configure_logging(getattr(args, "quiet", False))
+    _configure_logging(getattr(args, "quiet", False), bar=args.command in ("run", "resume") and _show_bar(args))
     try:
         return _COMMANDS[args.command](args)
-    except (ConfigError, UserError, StorageError, ValueError, FileNotFoundError, ImportError) as e:
+    except (UserError, StorageError, ValueError, FileNotFoundError, ImportError, sqlite3.DatabaseError) as e:
         if os.environ.get("UQHPO_DEBUG"):
             raise
         lines = [ln for ln in str(e).splitlines() if ln.strip()]

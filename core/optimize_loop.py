@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence
 
+from .analysis.describe import format_loss
 from .executors.base import Executor, Job, Outcome, ReplicateResult, ReplicateSlot
 from .policy import Done, Extend, Propose, next_work
 from .settings import StudySettings
@@ -232,7 +233,8 @@ class OptimizeLoop:
     def _trial_finished(self, trial: Trial) -> None:
         summary = self.study.summarize(trial)
         best = self.study.best_or_none()
-        best_txt = (f"best objective {best.value:.4g} (trial {best.number})" if best is not None
+        kappa = self.study.settings.kappa
+        best_txt = (f"best objective (mean + {kappa:g}·std) {best.value:.4g} (trial {best.number})" if best is not None
                     else "no completed trial yet")
         if trial.state == State.COMPLETE:
             logger.info("trial %d: %s | %s", trial.number, describe_loss(summary), best_txt)
@@ -271,9 +273,7 @@ class OptimizeLoop:
 
 def describe_loss(summary: TrialSummary) -> str:
     """``loss 0.31 ± 0.02 (n=3)``, or ``loss 0.31 (n=1)`` for a single replicate."""
-    if summary.n <= 1:
-        return f"loss {summary.mean:.4g} (n={summary.n})"
-    return f"loss {summary.mean:.4g} ± {summary.std:.2g} (n={summary.n})"
+    return "loss " + format_loss(summary.mean, summary.std, summary.n, digits=4)
 
 
 def _last_line(text: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
+from .analysis.describe import best_line
 from .optimize_loop import LoopOptions, OptimizeLoop
 from .policy import Extend, next_work
 from .seeding import proposal_rng, replicate_seed
@@ -68,8 +69,7 @@ class Study:
         if best is None:
             rows.append("best: no completed trial yet")
         else:
-            rows.append(f"best: trial {best.number}, loss {best.mean:.4g} ± {best.std:.2g} (n={best.n}), "
-                        f"objective {best.value:.4g}")
+            rows.append("best: " + html.escape(best_line(best, self.kappa, self.direction)))
             cells = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>"
                             for k, v in best.config.items())
             rows.append(f"<table>{cells}</table>")

@@ -12,7 +12,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..trial import FrozenTrial, Trial
+from ..trial import Trial, TrialSummary
 
 __all__ = ["ConvergenceHistory", "convergence_history", "trial_rows", "FIXED_COLUMNS"]
 
@@ -53,7 +53,7 @@ class ConvergenceHistory:
         return self.best_values - self.best_stds, self.best_values + self.best_stds
 
 
-def convergence_history(trials: Sequence[FrozenTrial], direction: str = "minimize") -> ConvergenceHistory:
+def convergence_history(trials: Sequence[TrialSummary], direction: str = "minimize") -> ConvergenceHistory:
     """Best-so-far curve of the aggregate objective.
 
     Args:
@@ -83,7 +83,7 @@ def convergence_history(trials: Sequence[FrozenTrial], direction: str = "minimiz
                               best_stds=stds[best_idx], best_numbers=numbers[best_idx], direction=direction)
 
 
-def trial_rows(trials: Sequence[Trial], summaries: Sequence[FrozenTrial],
+def trial_rows(trials: Sequence[Trial], summaries: Sequence[TrialSummary],
                param_names: Optional[Sequence[str]] = None) -> tuple[list[str], list[dict]]:
     """One flat row per trial for CSV/JSON export.
 
@@ -119,7 +119,7 @@ def trial_rows(trials: Sequence[Trial], summaries: Sequence[FrozenTrial],
     return columns, rows
 
 
-def _is_complete(t: FrozenTrial) -> bool:
+def _is_complete(t: TrialSummary) -> bool:
     state = getattr(t, "state", "COMPLETE")
     return getattr(state, "value", state) == "COMPLETE"
 

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from ..analysis.describe import objective_formula
 from ..analysis.history import ConvergenceHistory
 
 
@@ -47,9 +48,8 @@ def plot_convergence(history: ConvergenceHistory, path: str | os.PathLike, *, ti
                         color="0.55", label="trial: mean ± std of replicates")
             low, high = history.band
             ax.fill_between(x, low, high, step="post", color="C0", alpha=0.2, label="best trial's ± std")
-            objective = "mean + κ·std" if kappa is None else f"mean + {kappa:g}·std"
-            if history.direction == "maximize":
-                objective = objective.replace("+", "−")
+            objective = (objective_formula(kappa, history.direction) if kappa is not None
+                         else "mean − κ·std" if history.direction == "maximize" else "mean + κ·std")
             ax.step(x, history.best_values, where="post", color="C0", lw=2, label=f"best so far ({objective})")
             ax.legend(loc="best", fontsize=8, frameon=False)
             # losses spanning decades (a few diverged configs) read better on a log axis

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -43,6 +45,7 @@ interrupt_after = InterruptAfter()
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # `run` puts config folders on it
     return tmp_path
 
 
@@ -112,7 +115,8 @@ def test_run_refuses_a_changed_objective(workdir, capsys):
     write(cfg, CONFIG.replace("uq: {replicates: 2}", "uq: {replicates: 2, kappa: 2.0}"))
     assert main(["run", str(cfg), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "new study name" in err and "\n" not in err
+    assert err.startswith("error: uq.kappa changed from 1.0 to 2.0 since study 'tiny' was created; "
+                          "use a new study name") and "\n" not in err
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -143,24 +147,8 @@ def test_ctrl_c_stores_finished_trials_and_prints_resume_hint(workdir, capsys):
     assert main(["status", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "COMPLETE 2" in out and "RUNNING 0" in out
-
-
-def test_convergence_history_running_best_and_band():
-    from uqhpo.analysis.history import convergence_history
-    from uqhpo.trial import FrozenTrial, State
-
-    def ft(number, mean, std, state=State.COMPLETE):
-        return FrozenTrial(number=number, config={}, value=mean + std, mean=mean, std=std, n=3, state=state)
-
-    trials = [ft(2, 1.0, 0.5), ft(0, 3.0, 0.1), ft(1, 2.0, 0.1), ft(3, 0.5, 2.0), ft(4, 0.1, 0.1, State.FAILED)]
-    h = convergence_history(trials)
-    assert h.numbers.tolist() == [0, 1, 2, 3]                 # sorted, the failed one dropped
-    assert h.best_values.tolist() == pytest.approx([3.1, 2.1, 1.5, 1.5])
-    assert h.best_numbers.tolist() == [0, 1, 2, 2]             # trial 3 has the lower mean but a worse objective
-    low, high = h.band
-    assert low.tolist() == pytest.approx([3.0, 2.0, 1.0, 1.0]) and high.tolist() == pytest.approx([3.2, 2.2, 2.0, 2.0])
-    assert convergence_history(trials, "maximize").best_numbers.tolist() == [0, 0, 0, 0]
-    assert len(convergence_history([])) == 0
+    replicates_line = next(line for line in out.splitlines() if line.startswith("replicates"))
+    assert "FAILED 0" in replicates_line and "INTERRUPTED 1" in replicates_line   # Ctrl-C is no failure
 
 
 def test_run_with_adaptive_replicates(workdir, capsys):
@@ -174,3 +162,157 @@ def test_run_with_adaptive_replicates(workdir, capsys):
         "SELECT n_replicates FROM trials ORDER BY number").fetchall()
     counts = [k for (k,) in rows]
     assert len(counts) == 6 and 1 in counts and 3 in counts
+
+
+# -- new-user fixes ------------------------------------------------------------------------------
+def test_set_overrides_on_run_and_resume(workdir, capsys):
+    cfg = write(workdir / "tiny.yaml", CONFIG)
+    assert main(["run", str(cfg), "--quiet", "--set", "uq.replicates=1", "--set", "budget.trials=2",
+                 "--set", "strategy={name: random}"]) == 0
+    out = capsys.readouterr().out
+    assert "(n=1)" in out and "±" not in out and "objective (mean + 1·std)" in out   # one replicate: no spread
+    assert main(["resume", "runs/tiny/study.db", "--quiet", "--set", "budget.trials=3",
+                 "--set", "executor.workers=1"]) == 0
+    capsys.readouterr()
+    assert main(["status", "runs/tiny/study.db"]) == 0
+    assert "trials: 3 of 3 | COMPLETE 3" in capsys.readouterr().out
+    assert main(["run", str(cfg), "--set", "uq.replicatse=2"]) == 2
+    assert capsys.readouterr().err == "error: --set uq.replicatse: unknown key (did you mean 'replicates'?)\n"
+    assert main(["resume", str(cfg), "--set", "uq.replicates=2"]) == 2          # changes the objective
+    assert capsys.readouterr().err.startswith("error: uq.replicates changed from 1 to 2 since study 'tiny'")
+
+
+DATA_TASK = '''\
+import os
+import sys
+import uqhpo
+
+
+class FileTask(uqhpo.Task):
+    """Reads a number from data.path; says where it ran and whether pydantic was loaded."""
+
+    def configure(self, data):
+        self.path = data.get("path")
+        self.scale = data.get("scale", 1.0)
+
+    def check(self):
+        if self.path and not os.path.exists(self.path):
+            raise FileNotFoundError(f"data file '{self.path}' not found")
+
+    def search_space(self):
+        return uqhpo.Space({"x": uqhpo.Real(0.0, 1.0)})
+
+    def run(self, config, ctx):
+        with open(self.path) as fh:
+            offset = float(fh.read())
+        return {"loss": self.scale * config["x"] + offset, "offset": offset, "scale": self.scale,
+                "pydantic": int("pydantic" in sys.modules), "pid": os.getpid()}
+
+
+task = FileTask()
+'''
+
+
+def _project(root: Path, module: str, extra: str = "") -> Path:
+    """proj/<module>.py, proj/input.txt and proj/study.yaml with paths relative to proj/."""
+    proj = root / "proj"
+    proj.mkdir(exist_ok=True)
+    (proj / f"{module}.py").write_text(DATA_TASK)
+    (proj / "input.txt").write_text("5.0\n")
+    return write(proj / "study.yaml", f"""\
+        task: {module}:task
+        strategy: {{name: random}}
+        budget: {{trials: 2}}
+        uq: {{replicates: 1}}
+        data: {{path: input.txt, scale: 2.0}}
+        storage: out/s.db
+        output: out
+        {extra}""")
+
+
+def test_paths_resolve_against_the_config_and_readers_need_no_data(workdir, capsys, monkeypatch):
+    cfg = _project(workdir, "cli_paths_task")
+    (workdir / "elsewhere").mkdir()
+    monkeypatch.chdir(workdir / "elsewhere")
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    proj = workdir / "proj"
+    assert (proj / "out" / "s.db").is_file() and (proj / "out" / "convergence.png").is_file()
+    assert not (workdir / "elsewhere" / "runs").exists() and f"{proj / 'out' / 'convergence.png'}" in out
+
+    (proj / "input.txt").unlink()                   # readers only read the storage
+    for argv in (["status", str(cfg)], ["best", str(cfg)], ["export", str(cfg), "--out", "t.csv"],
+                 ["plot", str(cfg)], ["list", str(cfg)]):
+        assert main(argv) == 0, argv
+    capsys.readouterr()
+    assert main(["best", str(cfg)]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert best["metrics"]["offset"] == 5.0 and best["metrics"]["scale"] == 2.0 and best["std"] is None
+    assert main(["run", str(cfg), "--quiet"]) == 2   # a run does need it
+    assert "data.path: file" in capsys.readouterr().err
+
+
+def test_missing_task_module_names_the_folders_searched(workdir, capsys):
+    proj = workdir / "p"
+    proj.mkdir()
+    cfg = write(proj / "x.yaml", CONFIG.replace("uqhpo.testing.tasks:quadratic", "no_such_module_here:task"))
+    assert main(["run", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot import module 'no_such_module_here'" in err
+    assert f"'{workdir}'" in err and f"'{proj}'" in err
+
+
+def test_console_run_with_workers_redirected_output(workdir, capsys):
+    """The real console path: `python -m uqhpo.cli run` from another folder, a task module
+    next to the config, two worker processes, output to pipes (no terminal)."""
+    cfg = _project(workdir, "cli_worker_task", "executor: {name: local, workers: 2}\n")
+    env = {**os.environ, "PYTHONPATH": ""}
+    proc = subprocess.run([sys.executable, "-m", "uqhpo.cli", "run", str(cfg.relative_to(workdir))],
+                          capture_output=True, cwd=workdir, env=env)
+    stderr = proc.stderr.decode()  # bytes: text mode would turn "\r" into "\n"
+    assert proc.returncode == 0, stderr
+    assert "\r" not in stderr and "trial/s" not in stderr  # no progress-bar frames in a log
+    assert stderr.count(": loss ") == 2                    # one plain line per finished trial
+    assert main(["export", str(cfg), "--rows", "replicates", "--out", "r.csv"]) == 0
+    with open(workdir / "r.csv") as fh:
+        reps = list(csv.DictReader(fh))
+    assert len(reps) == 2
+    for r in reps:
+        assert float(r["metric_offset"]) == 5.0 and float(r["metric_scale"]) == 2.0   # data came with the job
+        assert r["metric_pydantic"] == "0"                 # a worker never imports the config module
+        assert r["worker"] and int(r["metric_pid"]) != os.getpid()
+
+    # resuming from the storage alone, elsewhere: the stored config's folder goes on the path again
+    (workdir / "elsewhere").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "uqhpo.cli", "resume", str(workdir / "proj" / "out" / "s.db"),
+                           "--trials", "3", "--set", "executor.workers=1"],
+                          capture_output=True, cwd=workdir / "elsewhere", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    capsys.readouterr()
+    assert main(["status", str(cfg)]) == 0
+    assert "trials: 3 of 3 | COMPLETE 3" in capsys.readouterr().out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_plain_lines_otherwise(workdir, capsys, monkeypatch):
+    write(workdir / "a.yaml", CONFIG)
+    assert main(["run", "a.yaml"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.count(": loss ") == 4 and "best objective" in err
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    write(workdir / "b.yaml", CONFIG)
+    assert main(["run", "b.yaml"]) == 0
+    shown = terminal.getvalue()
+    assert "\r" in shown and "4/4" in shown and shown.count(": loss ") == 4
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    write(workdir / "c.yaml", CONFIG)
+    assert main(["run", "c.yaml", "--quiet"]) == 0
+    assert terminal.getvalue() == ""

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from uqhpo.config import (TASK_DATA_ENV, ConfigError, export_task_data, load_config, task_data_from_env,
-                          validate_config)
+from uqhpo.config import ConfigError, load_config, storage_url, validate_config
 
 VALID = """\
 task: uqhpo.testing.tasks:quadratic
@@ -61,10 +60,12 @@ MALFORMED = {
     "task path without colon": (replace("uqhpo.testing.tasks:quadratic", "uqhpo.testing.tasks"),
                                 ["task", "package.module:attribute"]),
     "data file missing": (replace("uqhpo.testing.tasks:quadratic", "uqhpo.apps.template:task")
-                          .replace("  x: {type: real, low: -2.0, high: 2.0}\n", "  dropout: {type: real, low: 0.0, high: 0.2}\n")
+                          .replace("  x: {type: real, low: -2.0, high: 2.0}\n",
+                                   "  dropout: {type: real, low: 0.0, high: 0.2}\n")
                           + "data: {path: no/such/file.h5}\n", ["data.path", "no/such/file.h5", "does not exist"]),
     "data for a task without configure": (VALID + "data: {n: 3}\n", ["data", "takes no data"]),
     "section not a mapping": (replace("uq: {replicates: 2, kappa: 0.5}", "uq: 3"), ["uq", "expected a mapping"]),
+    "study as a mapping": (VALID + "study: {name: s}\n", ["study", "valid string"]),
 }
 
 
@@ -140,27 +141,87 @@ def test_strategy_string_and_yaml11_exponent(tmp_path, monkeypatch):
     assert cfg.search_space["x"].low == pytest.approx(1e-3) and cfg.search_space["x"].log
 
 
-def test_data_paths_resolve_against_cwd_and_reach_workers(tmp_path, monkeypatch):
+def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch):
     from uqhpo.apps.template.data import write_hdf5
 
-    monkeypatch.chdir(tmp_path)
-    write_hdf5(tmp_path / "d" / "t.h5", n_rows=60, seed=1)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    project = tmp_path / "project"
+    write_hdf5(project / "d" / "t.h5", n_rows=60, seed=1)
     text = replace("uqhpo.testing.tasks:quadratic", "uqhpo.apps.template:task").replace(
         "  x: {type: real, low: -2.0, high: 2.0}\n", "  epochs: {type: integer, low: 1, high: 2}\n")
-    cfg = load_config(write(tmp_path, text + "data: {path: d/t.h5, max_rows: 50}\n"))
-    assert cfg.data == {"path": str((tmp_path / "d" / "t.h5").resolve()), "max_rows": 50}
-    monkeypatch.delenv(TASK_DATA_ENV, raising=False)
-    export_task_data(cfg.data)
-    assert task_data_from_env() == cfg.data
-    export_task_data(None)
-    assert task_data_from_env() == {}
+    path = write(project, text + "data: {path: d/t.h5, max_rows: 50}\nstorage: out/s.db\noutput: out\n")
+    cfg = load_config(path)
+    assert cfg.data == {"path": str((project / "d" / "t.h5").resolve()), "max_rows": 50}
+    assert cfg.storage == f"sqlite:///{(project / 'out' / 's.db').resolve()}"
+    assert cfg.output_dir == (project / "out").resolve()
+    # omitted storage and output: runs/<study> under the current directory
+    cfg = load_config(write(project, text + "data: {path: d/t.h5}\n", "other.yaml"))
+    assert cfg.storage == "sqlite:///runs/other/study.db"
+    assert cfg.output_dir == (tmp_path / "elsewhere" / "runs" / "other").resolve()
+
+
+@pytest.mark.parametrize("location, expected", [
+    ("x.db", "sqlite:///{base}/x.db"), ("sub/x.jsonl", "journal:///{base}/sub/x.jsonl"),
+    ("sqlite:///rel/x.db", "sqlite:///{base}/rel/x.db"), ("sqlite:////abs/x.db", "sqlite:////abs/x.db"),
+    ("journal:///j.jsonl", "journal:///{base}/j.jsonl"), ("memory", "memory"),
+])
+def test_storage_url_resolves_relative_files(tmp_path, location, expected):
+    assert storage_url(location, tmp_path) == expected.format(base=tmp_path.resolve())
+    assert storage_url("x.db") == "sqlite:///x.db"          # no base: left relative to the current folder
+
+
+def test_reading_a_config_does_not_need_its_data_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = replace("uqhpo.testing.tasks:quadratic", "uqhpo.apps.template:task") + "data: {path: gone.h5}\n"
+    path = write(tmp_path, text)
+    cfg = load_config(path, check_task=False)             # what status/best/export/plot do
+    assert cfg.data["path"] == str(tmp_path / "gone.h5") and cfg.storage == "sqlite:///runs/study/study.db"
+    with pytest.raises(ConfigError, match="data.path: file .*gone.h5' does not exist"):
+        load_config(path)
+
+
+def test_task_module_next_to_the_config_imports(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))    # load_config(import_dirs=True) extends it
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "cfg_side_task.py").write_text(
+        "import uqhpo\n"
+        "class T(uqhpo.Task):\n"
+        "    def search_space(self): return uqhpo.Space({'x': uqhpo.Real(0, 1)})\n"
+        "    def run(self, config, ctx): return config['x']\n"
+        "task = T()\n")
+    text = VALID.replace("uqhpo.testing.tasks:quadratic", "cfg_side_task:task").replace(
+        "  x: {type: real, low: -2.0, high: 2.0}\n", "  x: {type: real, low: 0.0, high: 0.5}\n")
+    path = write(project, text)
+    cfg = load_config(path, import_dirs=True)
+    assert cfg.search_space.names == ["x"] and str(project) in sys.path
+
+    missing = write(project, text.replace("cfg_side_task:task", "not_there_task:task"), "missing.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_config(missing, import_dirs=True)
+    message = str(info.value)
+    assert "\n" not in message and "cannot import module 'not_there_task'" in message
+    assert str(tmp_path) in message and str(project) in message   # the folders searched
 
 
 def test_task_check_failure_is_reported(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,nan\n")
-    text = replace("uqhpo.testing.tasks:quadratic", "uqhpo.apps.template:task").replace(
-        "  x: {type: real, low: -2.0, high: 2.0}\n", "  epochs: {type: integer, low: 1, high: 2}\n")
+    (tmp_path / "checking_task_for_config_test.py").write_text(
+        "import uqhpo\n"
+        "class T(uqhpo.Task):\n"
+        "    def configure(self, data): self.path = data['path']\n"
+        "    def check(self): raise ValueError(f\"data file '{self.path}': 1 row(s) contain NaN\")\n"
+        "    def search_space(self): return uqhpo.Space({'x': uqhpo.Real(0, 1)})\n"
+        "    def run(self, config, ctx): return config['x']\n"
+        "task = T()\n")
+    text = VALID.replace("uqhpo.testing.tasks:quadratic", "checking_task_for_config_test:task").replace(
+        "  x: {type: real, low: -2.0, high: 2.0}\n", "  x: {type: real, low: 0.0, high: 0.5}\n")
     with pytest.raises(ConfigError, match=r"data: data file '.*bad.csv': 1 row\(s\) contain NaN"):
         load_config(write(tmp_path, text + "data: {path: bad.csv}\n"))
 
@@ -180,7 +241,9 @@ def test_missing_data_file_allowed_only_for_tasks_that_generate_it(tmp_path, mon
         "plain = _Base()\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     missing = str(tmp_path / "not_yet.h5")
-    cfg = validate_config({"task": "gen_tasks_for_config_test:generates", "study": "g", "budget": {"trials": 2}, "data": {"path": missing}})
+    cfg = validate_config({"task": "gen_tasks_for_config_test:generates", "study": "g", "budget": {"trials": 2},
+                           "data": {"path": missing}})
     assert cfg.data["path"] == missing
     with pytest.raises(ConfigError, match=r"data\.path: file .*not_yet\.h5' does not exist"):
-        validate_config({"task": "gen_tasks_for_config_test:plain", "study": "p", "budget": {"trials": 2}, "data": {"path": missing}})
+        validate_config({"task": "gen_tasks_for_config_test:plain", "study": "p", "budget": {"trials": 2},
+                         "data": {"path": missing}})

@@ -1,6 +1,7 @@
 """Study API and the asynchronous runner on the in-process executors."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 
 import uqhpo
 from uqhpo.testing.tasks import NoisyQuadratic
-from uqhpo.trial import State
+from uqhpo.trial import State, Trial
 
 
 def _space():
@@ -219,3 +220,27 @@ def test_trials_table_matches_export_columns():
     assert [r["number"] for r in rows] == [0, 1, 2]
     assert set(rows[0]) >= {"number", "state", "x", "n", "objective", "mean", "std"}
     assert rows[0]["objective"] == pytest.approx(s.trials[0].value)
+
+
+def test_ask_returns_one_trial_and_ask_batch_a_list():
+    s = uqhpo.create_study(space={"x": uqhpo.Real(0, 1)}, strategy="random", seed=1, n_replicates=2)
+    one = s.ask()
+    assert isinstance(one, Trial) and len(one.waiting()) == 2
+    batch = s.ask_batch(3)
+    assert [t.number for t in batch] == [1, 2, 3]
+    assert len({json.dumps(t.config, sort_keys=True) for t in [one, *batch]}) == 4   # pending kept apart
+
+
+def test_ask_on_an_exhausted_space_says_so():
+    s = uqhpo.create_study(space={"k": uqhpo.Categorical(["a", "b"])}, strategy="grid", seed=0)
+    assert len(s.ask_batch(5)) == 2
+    with pytest.raises(ValueError, match="nothing left to propose"):
+        s.ask()
+
+
+def test_html_summary_names_the_best_config_and_its_spread():
+    s = uqhpo.create_study(space={"x": uqhpo.Real(0, 1)}, strategy="random", seed=1)
+    assert "no completed trial" in s._repr_html_()
+    s.tell(s.ask(), 0.25)
+    html = s._repr_html_()
+    assert "COMPLETE 1" in html and "(n=1)" in html and "<td>x</td>" in html

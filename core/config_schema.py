@@ -1,0 +1,206 @@
+"""The schema of a YAML study config (pydantic models) and its one-line error messages.
+
+:mod:`uqhpo.config` reads files, resolves paths and binds the task; this module only
+says which keys exist, their types and defaults, and turns a pydantic
+``ValidationError`` into one line that names the dotted key (``uq.replicates: ...``).
+pydantic is imported here and in :mod:`uqhpo.config` only: the CLI, the study loop and
+the workers never import either module at import time.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from .space import Space
+
+__all__ = ["Config", "ConfigError", "ParamSpec", "describe_validation_error", "did_you_mean", "section_keys"]
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+class ConfigError(ValueError):
+    """A config is invalid. The message is one line naming the file or dotted key."""
+
+
+class ParamSpec(BaseModel):
+    """One parameter of the ``space`` section (the YAML form of ``Parameter.to_dict``)."""
+
+    model_config = _STRICT
+    type: Literal["real", "float", "integer", "int", "categorical", "fixed"]
+    low: Optional[float] = None
+    high: Optional[float] = None
+    log: Optional[bool] = None
+    choices: Optional[list] = None
+    ordered: Optional[bool] = None
+    value: Any = None
+
+    @field_validator("low", "high", mode="before")
+    @classmethod
+    def _yaml11_floats(cls, v: Any) -> Any:
+        # PyYAML reads "1e-4" (no dot) as a string; accept it as the number it means.
+        if isinstance(v, str):
+            try:
+                return float(v)
+            except ValueError:
+                return v
+        return v
+
+
+class StrategySection(BaseModel):
+    """``strategy``: a name plus options passed on to the strategy's constructor."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    name: str = "rbf"
+
+    @property
+    def options(self) -> dict:
+        return dict(self.model_extra or {})
+
+
+class BudgetSection(BaseModel):
+    model_config = _STRICT
+    trials: int = Field(gt=0)
+    timeout: Optional[float] = Field(default=None, gt=0)
+
+
+class UQSection(BaseModel):
+    model_config = _STRICT
+    replicates: int = Field(default=3, ge=1)
+    kappa: float = Field(default=1.0, ge=0)
+    mc_dropout: int = Field(default=0, ge=0)
+    replicates_parallel: bool = True
+    # train new configs once and top the incumbent up to `replicates` (see create_study)
+    adaptive: bool = False
+
+
+class ExecutorSection(BaseModel):
+    model_config = _STRICT
+    name: Literal["serial", "local", "simulated"] = "serial"
+    workers: int = Field(default=1, ge=1)
+
+
+class Config(BaseModel):
+    """A validated study config; :func:`uqhpo.config.load_config` has made its paths
+    absolute (relative ones against the config file's folder)."""
+
+    model_config = _STRICT
+    task: str
+    space: Optional[dict[str, ParamSpec]] = None
+    strategy: StrategySection = Field(default_factory=StrategySection)
+    budget: BudgetSection
+    uq: UQSection = Field(default_factory=UQSection)
+    executor: ExecutorSection = Field(default_factory=ExecutorSection)
+    storage: Optional[str] = None
+    study: Optional[str] = None
+    seed: int = 0
+    direction: Literal["minimize", "maximize"] = "minimize"
+    output: Optional[str] = None
+    data: Optional[dict[str, Any]] = None
+
+    _task: Any = PrivateAttr(default=None)
+    _space: Optional[Space] = PrivateAttr(default=None)
+    _source: Optional[Path] = PrivateAttr(default=None)
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy_string(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def task_object(self) -> Any:
+        """The imported (and configured) task."""
+        return self._task
+
+    @property
+    def search_space(self) -> Space:
+        """The effective space: the task's own space with the config's ``space`` applied."""
+        if self._space is None:
+            raise ConfigError(f"space: unknown until the task '{self.task}' is imported (load with check_task=True)")
+        return self._space
+
+    @property
+    def source(self) -> Optional[Path]:
+        """The YAML file this config was read from (absolute), or None."""
+        return self._source
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.output or f"runs/{self.study}").resolve()
+
+    def to_dict(self) -> dict:
+        """JSON-able form (what is stored in the study's settings)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def identity(self) -> dict:
+        """What defines the objective and the search, as dotted keys -> values: task,
+        effective space, uq settings (not the replicate parallelism), data, seed, direction
+        and strategy. The budget, executor and storage may change on resume; these may not."""
+        uq = self.uq.model_dump()
+        uq.pop("replicates_parallel")
+        return {"task": self.task, "space": self.search_space.to_dict() if self._space else None,
+                "uq": uq, "data": self.data or {}, "seed": self.seed, "direction": self.direction,
+                "strategy": self.strategy.model_dump()}
+
+    def config_hash(self) -> str:
+        """Short hash of :meth:`identity` (stored with the study, compared on re-run)."""
+        blob = json.dumps(self.identity(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {"budget": BudgetSection, "uq": UQSection, "executor": ExecutorSection,
+                                         "strategy": StrategySection}
+
+
+def section_keys(section: Optional[str]) -> Optional[list[str]]:
+    """Valid keys of a config section (None: the top level); None when any key goes
+    (``data``, strategy options, a parameter of ``space``)."""
+    if section is None:
+        return list(Config.model_fields)
+    if section == "strategy":
+        return None
+    model = _SECTIONS.get(section)
+    return list(model.model_fields) if model else None
+
+
+def did_you_mean(word: Any, candidates: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
+    hint = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1)
+    return f" (did you mean '{hint[0]}'?)" if hint else ""
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """Valid keys at the mapping that contains ``loc[-1]``."""
+    parent = loc[:-1]
+    if not parent:
+        return list(Config.model_fields)
+    if parent[0] == "space" and len(parent) == 2:
+        return list(ParamSpec.model_fields)
+    return section_keys(str(parent[0])) or []
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """The first pydantic error as one line that names the dotted key."""
+    e = err.errors()[0]
+    loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    key = ".".join(str(x) for x in loc) or "config"
+    kind = e["type"]
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key{did_you_mean(loc[-1], _allowed_keys(loc))}"
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    msg = e["msg"][0].lower() + e["msg"][1:]
+    if kind in ("model_type", "dict_type"):
+        msg = "expected a mapping of keys"
+    if kind == "literal_error":
+        msg += did_you_mean(e["input"], re.findall(r"'([^']*)'", str(e.get("ctx", {}).get("expected", ""))))
+    got = e.get("input")
+    if isinstance(got, (dict, list)) or got is None:
+        return f"{key}: {msg}"
+    return f"{key}: {msg}, got {got!r}"

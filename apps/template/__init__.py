@@ -1,7 +1,9 @@
-"""Template app: MLP regression on a synthetic table, the smallest complete uqhpo app.
+"""The template app: an MLP on a table (regression or classification), the app to copy.
 
-Copy this package to start a new app: ``data.py`` (generator + loader), ``model.py``
-(the network), ``task.py`` (the Task), ``configs/`` (study configs), ``README.md``.
+``uqhpo new-app NAME --data FILE`` copies it for your own CSV/HDF5/NPZ table. Files:
+``task.py`` (data settings, split, search space, ``run``), ``model.py`` (network,
+training through ``uqhpo.torch``, prediction), ``data.py`` (target and feature columns;
+synthetic generator), ``columns.py`` (file readers), ``configs/`` (studies).
 Importing it is cheap: torch is loaded only when a training runs.
 """
 from __future__ import annotations

@@ -1,36 +1,42 @@
-"""Synthetic tabular regression data for the template app: generator and loader.
+"""Tables for the template app: a synthetic generator and a reader for your own file.
 
-The target is a smooth nonlinear function of 8 features in [0, 1] plus noise whose
-scale grows with one feature (heteroscedastic), so the repeated trainings of a config
-really do scatter::
+**Your data.** :func:`load_table` reads a table from a CSV, HDF5 or NPZ file and returns
+the feature matrix and the target column. A CSV has a header row (column names), then
+one row per sample; HDF5/NPZ files hold one dataset per column (``(n,)``) or per block
+of columns (``(n, k)``). Which column is the target and which are features is data, not
+code (the config's ``data:`` section, see ``task.py``).
+
+**Synthetic data** (for ``make demo`` and the tests): a smooth nonlinear target of 8
+features in [0, 1] plus noise whose scale grows with one feature, so that repeated
+trainings of a config really do scatter::
 
     y = 10 sin(pi x0 x1) + 20 (x2 - 0.5)^2 + 10 x3 + 5 x4 + 2 x5 x6 + eps,
     eps ~ N(0, (0.3 + 1.5 x7)^2)
 
-Features 5-7 matter little (x7 only through the noise). Generate the file with::
-
-    python -m uqhpo.apps.template.data --out datasets/template/regression.h5
-
-The HDF5 file holds ``X`` ``(n, 8)`` and ``y`` ``(n,)`` (float32) with attributes that
-record the generator version, its parameters and the seed; the same seed gives a
-byte-identical file. :func:`load_table` reads such a file or a CSV whose last column
-is the target.
+``python -m uqhpo.apps.template.data --out datasets/template/regression.h5`` writes
+``X`` ``(n, 8)`` and ``y`` ``(n,)`` (float32) with the generator version, parameters and
+seed as attributes; the same seed gives a byte-identical file.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
+from .columns import read_columns
+
 GENERATOR_VERSION = "1"
 DEFAULT_PATH = Path("datasets/template/regression.h5")
 N_FEATURES = 8
+KINDS = ("regression", "classification")
 
 
+# -- synthetic data ----------------------------------------------------------------------------
 def generate(n_rows: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Draw the synthetic data set.
 
@@ -79,70 +85,132 @@ def write_hdf5(path: str | os.PathLike, n_rows: int = 4000, seed: int = 0) -> Pa
     return path
 
 
-def load_table(path: str | os.PathLike, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Read features and target from an HDF5 file (datasets ``X``, ``y``) or a CSV file
-    (header optional, last column = target).
+# -- your data ---------------------------------------------------------------------------------
+@dataclass
+class Table:
+    """Features and target of one file, ready to split.
+
+    Attributes:
+        X: ``(n, d)`` float32 features.
+        y: ``(n,)`` float32 target (regression) or int64 class index (classification).
+        feature_names: ``d`` names (``"X[3]"`` for column 3 of a 2-D dataset ``X``).
+        target: the target column's name.
+        classes: class labels (classification; ``y`` indexes them), else empty.
+        path: the file read.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    target: str
+    classes: list
+    path: Path
+
+
+def default_target(names: Sequence[str]) -> str:
+    """The target when none is named: the last column (HDF5 datasets come in name order)."""
+    return names[-1]
+
+
+def load_table(path: str | os.PathLike, *, target: Optional[str] = None, features: Optional[Sequence[str]] = None,
+               kind: str = "regression", min_rows: int = 2) -> Table:
+    """Read the target and feature columns of a ``.csv``, ``.h5``/``.hdf5`` or ``.npz`` file.
 
     Args:
-        path: ``.h5``/``.hdf5`` or ``.csv`` file.
+        path: the file.
+        target: target column / dataset key; None: see :func:`default_target`.
+        features: feature columns / keys; None: every other column with one value per row.
+        kind: "regression" (numeric target) or "classification" (any labels, >= 2 classes).
         min_rows: fewer rows than this is an error.
 
-    Returns:
-        ``X`` ``(n, d)`` float32 and ``y`` ``(n,)`` float32.
-
     Raises:
-        FileNotFoundError / ValueError: one line naming the file and what is wrong.
+        FileNotFoundError / ValueError: one line naming the file and the column at fault.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"data file '{path}' not found (generate it with: "
-                                f"python -m uqhpo.apps.template.data --out {path})")
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        X, y = _read_hdf5(path)
-    elif path.suffix.lower() == ".csv":
-        X, y = _read_csv(path)
-    else:
-        raise ValueError(f"data file '{path}': unsupported format '{path.suffix}' (use .h5, .hdf5 or .csv)")
-    if X.ndim != 2 or X.shape[1] < 1:
-        raise ValueError(f"data file '{path}': X must be 2-D (rows, features), got shape {X.shape}")
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(f"data file '{path}': y must be 1-D with {X.shape[0]} rows, got shape {y.shape}")
-    if not (np.isfinite(X).all() and np.isfinite(y).all()):
-        bad = int((~np.isfinite(X)).any(axis=1).sum() + (~np.isfinite(y)).sum())
-        raise ValueError(f"data file '{path}': {bad} row(s) contain NaN or inf")
-    if X.shape[0] < min_rows:
-        raise ValueError(f"data file '{path}': only {X.shape[0]} rows, need at least {min_rows}")
-    return X.astype(np.float32), y.astype(np.float32)
+    if kind not in KINDS:
+        raise ValueError(f"data.kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    columns = read_columns(path)
+    names = list(columns)
+    target = default_target(names) if target is None else str(target)
+    _require(path, [target], names, "target")
+    y_raw = columns[target]
+    n = len(y_raw)
+    if features is None:  # every other column with one entry per row
+        features = [k for k in names if k != target and len(columns[k]) == n]
+    features = [str(f) for f in features]
+    _require(path, features, names, "feature")
+    if target in features:
+        raise ValueError(f"data file '{path}': column '{target}' is both the target and a feature")
+    if not features:
+        raise ValueError(f"data file '{path}': no feature columns besides the target '{target}'")
+    if y_raw.ndim == 2 and y_raw.shape[1] == 1:
+        y_raw = y_raw[:, 0]
+    if y_raw.ndim != 1:
+        raise ValueError(f"data file '{path}': target '{target}' must be one value per row, got shape {y_raw.shape}")
+    blocks, feature_names = [], []
+    for name in features:
+        block = _numeric(path, name, columns[name], "feature")
+        if len(block) != n:
+            raise ValueError(f"data file '{path}': feature '{name}' has {len(block)} rows, target '{target}' has {n}")
+        block = block.reshape(n, -1)
+        blocks.append(block)
+        feature_names += [name] if block.shape[1] == 1 and columns[name].ndim == 1 else \
+            [f"{name}[{i}]" for i in range(block.shape[1])]
+    if n < min_rows:
+        raise ValueError(f"data file '{path}': only {n} rows, need at least {min_rows}")
+    X = np.concatenate(blocks, axis=1).astype(np.float32)
+    if kind == "regression":
+        return Table(X, _numeric(path, target, y_raw, "target").astype(np.float32), feature_names, target, [], path)
+    y, classes = _class_index(path, target, y_raw)
+    return Table(X, y, feature_names, target, classes, path)
 
 
-def _read_hdf5(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    import h5py  # noqa: PLC0415
+def _require(path: Path, wanted: Sequence[str], names: Sequence[str], role: str) -> None:
+    import difflib  # noqa: PLC0415
 
+    for name in wanted:
+        if name not in names:
+            hint = [n for n in names if n.lower() == name.lower()] or difflib.get_close_matches(name, names, n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ValueError(f"data file '{path}': no {role} column '{name}'{extra}; columns: {', '.join(names)}")
+
+
+def _numeric(path: Path, name: str, values: np.ndarray, role: str) -> np.ndarray:
+    """The column as float64, refusing text, NaN and inf with one line naming it."""
+    if values.dtype.kind not in "biuf":
+        example = str(next((v for v in values.ravel() if not _is_number(v)), values.ravel()[0]))
+        raise ValueError(f"data file '{path}': {role} column '{name}' is not numeric (e.g. {example!r})"
+                         + ("; use data.kind: classification for class labels" if role == "target" else ""))
+    out = values.astype(np.float64)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        rows = int(bad.reshape(len(out), -1).any(axis=1).sum())
+        raise ValueError(f"data file '{path}': {role} column '{name}' has {rows} missing or non-finite value(s)")
+    return out
+
+
+def _is_number(value: object) -> bool:
     try:
-        with h5py.File(path, "r") as f:
-            missing = [k for k in ("X", "y") if k not in f]
-            if missing:
-                raise ValueError(f"data file '{path}': missing dataset(s) {missing} (expected 'X' and 'y')")
-            return np.asarray(f["X"][()], dtype=np.float64), np.asarray(f["y"][()], dtype=np.float64)
-    except OSError as e:
-        raise ValueError(f"data file '{path}': not a readable HDF5 file ({e})") from None
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
-def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path) as fh:
-        first = fh.readline()
-    try:  # a first line that is not all numbers is a header
-        [float(x) for x in first.split(",")]
-        header = False
-    except ValueError:
-        header = True
-    try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, ndmin=2, dtype=np.float64)
-    except ValueError as e:
-        raise ValueError(f"data file '{path}': not a numeric CSV ({str(e).splitlines()[0]})") from None
-    if table.shape[1] < 2:
-        raise ValueError(f"data file '{path}': need at least 2 columns (features..., target), got {table.shape[1]}")
-    return table[:, :-1], table[:, -1]
+def _class_index(path: Path, name: str, values: np.ndarray) -> tuple[np.ndarray, list]:
+    """Class labels -> indices ``(n,)`` int64 into the sorted unique labels."""
+    if values.dtype.kind in "biuf":
+        values = _numeric(path, name, values, "target")
+    elif (values == "").any():
+        raise ValueError(f"data file '{path}': target column '{name}' has {int((values == '').sum())} empty value(s)")
+    classes, y = np.unique(values, return_inverse=True)
+    labels = [c.item() for c in classes]                 # plain str / float, for messages and metadata
+    if len(labels) < 2:
+        raise ValueError(f"data file '{path}': target column '{name}' has only one class ({labels[0]!r})")
+    if len(labels) > max(2, len(values) // 2):
+        raise ValueError(f"data file '{path}': target column '{name}' has {len(labels)} distinct values in "
+                         f"{len(values)} rows: a regression target? (data.kind)")
+    return y.astype(np.int64), labels
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,115 +1,117 @@
-"""PyTorch MLP regressor with dropout, and its seeded training loop.
+"""The network (an MLP with dropout), its training through the app kit, and prediction.
 
-Inputs here are already standardised (see ``task.py``); this module knows nothing about
-files or studies. Every random draw (initial weights, batch order, dropout masks) comes
-from the ``seed`` argument, so one seed gives one training.
+Every random draw (initial weights, batch order, dropout masks) comes from torch's
+global generator, seeded from ``ctx.seed`` by :func:`uqhpo.torch.seed_everything`; the
+kit's :func:`~uqhpo.torch.fit` saves and restores that state with each checkpoint, so a
+replicate killed mid-training resumes where it stopped and ends with the same result.
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
+from uqhpo.task import TrialContext
+from uqhpo.torch import fit, mc_predict, seed_everything
 
-def build_mlp(n_in: int, layers: int, width: int, dropout: float) -> nn.Sequential:
-    """``layers`` hidden blocks (Linear -> ReLU -> Dropout) of ``width`` units, then one output.
+if TYPE_CHECKING:
+    from .task import Prepared
+
+
+def build_mlp(n_in: int, n_out: int, layers: int, width: int, dropout: float) -> nn.Sequential:
+    """``layers`` hidden blocks (Linear -> ReLU -> Dropout) of ``width`` units, then a linear output.
 
     Args:
-        n_in: number of input features ``d``.
+        n_in: input features ``d``.
+        n_out: outputs (1 for regression, the number of classes for classification).
         layers: hidden layers (>= 1).
         width: units per hidden layer.
         dropout: dropout probability after each hidden layer (also used by MC dropout).
 
     Returns:
-        A module mapping ``(batch, d)`` to ``(batch, 1)``.
+        A module mapping ``(batch, d)`` to ``(batch, n_out)``.
     """
     blocks: list[nn.Module] = []
     size = n_in
     for _ in range(int(layers)):
         blocks += [nn.Linear(size, int(width)), nn.ReLU(), nn.Dropout(float(dropout))]
         size = int(width)
-    blocks.append(nn.Linear(size, 1))
+    blocks.append(nn.Linear(size, n_out))
     return nn.Sequential(*blocks)
 
 
-@dataclass
-class TrainResult:
-    """Outcome of one training (validation values in standardised target units).
+def train(d: Prepared, config: dict, ctx: TrialContext) -> tuple[nn.Module, int]:
+    """Train with Adam and keep the best epoch on the validation split.
 
-    Attributes:
-        best_epoch: epoch (0-based) with the lowest validation MSE; its weights are kept.
-        val_mse_history: ``(epochs,)`` validation MSE after each epoch.
-        val_pred: ``(n_val,)`` deterministic prediction (dropout off) of the best weights.
-        mc_pred: ``(m, n_val)`` predictions with dropout on, one row per mask; None if m = 0.
-    """
-
-    best_epoch: int
-    val_mse_history: np.ndarray
-    val_pred: np.ndarray
-    mc_pred: Optional[np.ndarray]
-
-
-def train_regressor(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *,
-                    layers: int, width: int, dropout: float, lr: float, batch_size: int, epochs: int,
-                    seed: int, device: str = "cpu", mc_passes: int = 0,
-                    on_epoch: Optional[Callable[[int, float], None]] = None) -> TrainResult:
-    """Train an MLP with Adam on mean squared error and keep the best epoch.
+    Reports ``train_loss`` and ``val_loss`` (MSE in target units, or cross-entropy) after
+    every epoch through ``ctx.report`` and checkpoints to ``ctx.checkpoint_path``.
 
     Args:
-        X_train: ``(n, d)`` standardised features; y_train: ``(n,)`` standardised target.
-        X_val: ``(n_val, d)``; y_val: ``(n_val,)``.
-        layers, width, dropout, lr, batch_size, epochs: the hyperparameters.
-        seed: seeds weights, batch order and dropout masks.
-        device: "cpu" or "cuda".
-        mc_passes: Monte-Carlo dropout passes on the validation set after training.
-        on_epoch: called with (epoch, validation MSE) after each epoch.
+        d: the prepared splits (``task.Prepared``).
+        config: ``layers``, ``width``, ``dropout``, ``lr``, ``batch_size``, ``epochs``.
+        ctx: seed, device, reports, checkpoint.
+
+    Returns:
+        The model holding its best-epoch weights, and that epoch.
     """
-    torch.manual_seed(int(seed))
-    dev = torch.device(device)
-    xt = torch.as_tensor(X_train, dtype=torch.float32, device=dev)
-    yt = torch.as_tensor(y_train, dtype=torch.float32, device=dev).reshape(-1, 1)
-    xv = torch.as_tensor(X_val, dtype=torch.float32, device=dev)
-    yv = torch.as_tensor(y_val, dtype=torch.float32, device=dev).reshape(-1, 1)
-    model = build_mlp(xt.shape[1], layers, width, dropout).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(lr))
-    loss_fn = nn.MSELoss()
+    seed_everything(ctx.seed)
+    dev = torch.device(ctx.device)
+    x_train, x_val = (torch.as_tensor(d.X[s], device=dev) for s in ("train", "val"))
+    y_train, y_val = (torch.as_tensor(d.y[s], device=dev) for s in ("train", "val"))
+    if d.kind == "regression":
+        y_train, y_val = y_train[:, None], y_val[:, None]
+        loss_fn: nn.Module = nn.MSELoss()
+        scale = d.y_std ** 2               # standardised MSE -> MSE in target units
+    else:
+        loss_fn, scale = nn.CrossEntropyLoss(), 1.0
+    model = build_mlp(x_train.shape[1], d.n_outputs, config["layers"], config["width"], config["dropout"]).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(config["lr"]))
+    batch_size, n = int(config["batch_size"]), len(x_train)
 
-    # Whole batches are indexed at once (BatchSampler as sampler): far cheaper than per-row collation.
-    dataset = torch.utils.data.TensorDataset(xt, yt)
-    order = torch.utils.data.RandomSampler(dataset, generator=torch.Generator().manual_seed(int(seed)))
-    batches = torch.utils.data.BatchSampler(order, batch_size=int(batch_size), drop_last=False)
-    loader = torch.utils.data.DataLoader(dataset, sampler=batches, batch_size=None)
-
-    history = np.zeros(int(epochs))
-    best_state, best_mse, best_epoch = None, float("inf"), 0
-    for epoch in range(int(epochs)):
+    def train_epoch(epoch: int) -> dict[str, float]:
         model.train()
-        for xb, yb in loader:
+        total = 0.0
+        for rows in torch.randperm(n).to(dev).split(batch_size):   # indexing whole batches: no per-row collation
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            loss = loss_fn(model(x_train[rows]), y_train[rows])
             loss.backward()
             optimizer.step()
+            total += loss.item() * len(rows)
+        return {"train_loss": total / n * scale}
+
+    def evaluate(epoch: int) -> float:
         model.eval()
         with torch.no_grad():
-            mse = float(loss_fn(model(xv), yv))
-        history[epoch] = mse
-        if on_epoch is not None:
-            on_epoch(epoch, mse)
-        if mse < best_mse or best_state is None:
-            best_mse, best_epoch = mse, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            return float(loss_fn(model(x_val), y_val)) * scale
 
-    model.load_state_dict(best_state)
-    model.eval()
-    with torch.no_grad():
-        val_pred = model(xv).squeeze(1).cpu().numpy()
-        mc_pred = None
-        if mc_passes > 0:
-            model.train()  # dropout on: each pass draws a new mask from the seeded generator
-            mc_pred = np.stack([model(xv).squeeze(1).cpu().numpy() for _ in range(int(mc_passes))])
-            model.eval()
-    return TrainResult(best_epoch=best_epoch, val_mse_history=history, val_pred=val_pred, mc_pred=mc_pred)
+    result = fit(ctx, models=model, optimizers=optimizer, train_epoch=train_epoch, evaluate=evaluate,
+                 epochs=int(config["epochs"]), metric="val_loss")
+    return model, int(result.best_epoch)
+
+
+def predict(model: nn.Module, d: Prepared, split: str, passes: int, device: str) -> np.ndarray:
+    """Predictions on one split, in target units (regression) or class probabilities.
+
+    Args:
+        passes: Monte-Carlo dropout passes (only dropout layers switched on); 0: one
+            deterministic pass with dropout off.
+
+    Returns:
+        ``(max(passes, 1), n_split, outputs)`` float64.
+    """
+    x = torch.as_tensor(d.X[split], device=torch.device(device))
+
+    def forward(m: nn.Module) -> torch.Tensor:
+        out = m(x)
+        return out.softmax(dim=1) if d.kind == "classification" else out
+
+    if passes:
+        raw = mc_predict(model, forward, int(passes))
+    else:
+        model.eval()
+        with torch.no_grad():
+            raw = forward(model).cpu().numpy()[None]
+    raw = raw.astype(np.float64)
+    return raw * d.y_std + d.y_mean if d.kind == "regression" else raw

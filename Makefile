@@ -9,7 +9,7 @@ export MKL_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast bench datasets figures clean
+.PHONY: venv demo test test-fast lint bench datasets figures clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not gpu and not slow" $(PYTEST_ARGS) tests
+
+# style, import order and pyflakes over the whole tree; types over the package core
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy core
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

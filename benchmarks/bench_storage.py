@@ -175,7 +175,8 @@ def main() -> None:
             for size in sizes:
                 print(f"{kind:14s} {size:>6d} {st[(kind, size)]:10.1f} {st[(kind, size)] / st[('memory', size)]:9.1f}")
         print(f"\n{n_procs} concurrent writer processes, {n_trials} trials each (add_trial + claim + finish)")
-        print(f"{'backend':8s} {'written':>8s} {'lost':>5s} {'dup':>4s} {'unfinished':>10s} {'seconds':>8s} {'ops/s':>8s}")
+        print(f"{'backend':8s} {'written':>8s} {'lost':>5s} {'dup':>4s} {'unfinished':>10s} "
+              f"{'seconds':>8s} {'ops/s':>8s}")
         for kind in ["sqlite", "journal"]:
             c = concurrency(kind, n_procs, n_trials, directory)
             print(f"{kind:8s} {c['written']:8d} {c['lost']:5d} {c['duplicated']:4d} {c['unfinished']:10d} "

@@ -134,6 +134,7 @@ def make_optuna_sampler(kind: str, seed: int) -> Any:
 def run_optuna(problem: Problem, spec: dict, seed: int, budget: int) -> dict:
     """Optuna ask/tell; evaluation t uses the same seed as uqhpo's trial t, replicate 0."""
     import optuna
+
     from uqhpo.seeding import replicate_seed
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -5,8 +5,8 @@
 
 Scripts: ``optimizer_bench.py`` first, then every ``bench_*.py`` present (each takes
 ``--quick``). Each runs in its own process with one BLAS/OpenMP thread; a failing script
-does not stop the others, but the exit status is non-zero when any failed. ``UQHPO_BENCH_QUICK=1`` selects quick mode too
-(``make bench UQHPO_BENCH_QUICK=1``).
+does not stop the others, but the exit status is non-zero when any failed.
+``UQHPO_BENCH_QUICK=1`` selects quick mode too (``make bench UQHPO_BENCH_QUICK=1``).
 """
 from __future__ import annotations
 

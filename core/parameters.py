@@ -33,7 +33,7 @@ class Parameter:
     kind: str = ""
     name: str = ""
 
-    def _bind(self, name: str) -> "Parameter":
+    def _bind(self, name: str) -> Parameter:
         self.name = name
         self.validate()
         return self

@@ -16,7 +16,8 @@ _EXTRA = 2
 
 def replicate_seed(study_seed: int, trial_number: int, replicate: int, attempt: int = 0) -> int:
     """Seed for one training (a 31-bit int, safe for torch/numpy/tf)."""
-    ss = np.random.SeedSequence(int(study_seed), spawn_key=(_REPLICATE, int(trial_number), int(replicate), int(attempt)))
+    key = (_REPLICATE, int(trial_number), int(replicate), int(attempt))
+    ss = np.random.SeedSequence(int(study_seed), spawn_key=key)
     return int(ss.generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Literal, Optional, cast
 
+Direction = Literal["minimize", "maximize"]
 DIRECTIONS = ("minimize", "maximize")
 
 
@@ -31,7 +32,7 @@ class StudySettings:
         user: free JSON kept with the study (e.g. the CLI's YAML config).
     """
 
-    direction: str = "minimize"
+    direction: Direction = "minimize"
     seed: int = 0
     strategy: str = "rbf"
     strategy_options: dict = field(default_factory=dict)
@@ -64,7 +65,7 @@ class StudySettings:
         """Trainings queued with a new config: one with adaptive replication, else all."""
         return 1 if self.adaptive else int(self.n_replicates)
 
-    def replace(self, **changes: Any) -> "StudySettings":
+    def replace(self, **changes: Any) -> StudySettings:
         """A copy with ``changes`` applied (and validated)."""
         return dataclasses.replace(self, **changes)
 
@@ -77,10 +78,10 @@ class StudySettings:
                 "n_trials": None if self.n_trials is None else int(self.n_trials), "user": dict(self.user)}
 
     @classmethod
-    def from_stored(cls, stored: dict, *, direction: str, seed: int) -> "StudySettings":
+    def from_stored(cls, stored: dict, *, direction: str, seed: int) -> StudySettings:
         """Read settings written by :meth:`to_stored` (or by an older version of uqhpo)."""
         n_trials = stored.get("n_trials")
-        return cls(direction=direction, seed=int(seed), strategy=str(stored.get("strategy", "rbf")),
+        return cls(direction=cast(Direction, direction), seed=int(seed), strategy=str(stored.get("strategy", "rbf")),
                    strategy_options=dict(stored.get("strategy_options") or {}),
                    kappa=float(stored.get("kappa", 1.0)), n_replicates=int(stored.get("n_replicates", 1)),
                    mc_dropout=int(stored.get("mc_dropout", 0)),

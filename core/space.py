@@ -147,7 +147,7 @@ class Space:
 
     def cardinality(self) -> float:
         """Number of distinct configs: an ``int``, or ``math.inf`` when a parameter is real."""
-        size = 1
+        size: float = 1
         for p in self.params.values():
             size *= p.cardinality()
             if size == math.inf:
@@ -159,7 +159,7 @@ class Space:
         return {n: p.to_dict() for n, p in self.params.items()}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Mapping[str, Any]]) -> "Space":
+    def from_dict(cls, d: Mapping[str, Mapping[str, Any]]) -> Space:
         return cls({n: parameter_from_dict(n, spec) for n, spec in d.items()})
 
     def fingerprint(self) -> str:

@@ -15,7 +15,7 @@ import logging
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence, cast
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from .analysis.describe import best_line
 from .optimize_loop import LoopOptions, OptimizeLoop
 from .policy import Extend, next_work
 from .seeding import proposal_rng, replicate_seed
-from .settings import StudySettings
+from .settings import Direction, StudySettings
 from .space import Space
 from .storage.base import Storage, StudyExistsError, StudyRecord
 from .strategies import make_strategy
@@ -230,10 +230,10 @@ class Study:
     def optimize(self, objective: Any, n_trials: int, n_replicates: Optional[int] = None, *,
                  executor: Any = "serial", workers: int = 1, replicates_parallel: bool = True,
                  timeout: Optional[float] = None, max_retries: int = 2, show_progress: bool = False,
-                 callbacks: Iterable[Callable[["Study", TrialSummary], None]] = (),
+                 callbacks: Iterable[Callable[[Study, TrialSummary], None]] = (),
                  workdir: Optional[str | Path] = None, data: Optional[dict] = None,
                  heartbeat_interval: float = 10.0, heartbeat_timeout: float = 120.0,
-                 progress: Optional[bool] = None) -> "Study":
+                 progress: Optional[bool] = None) -> Study:
         """Run trials until ``n_trials`` configs exist in the study and all have finished.
 
         Args:
@@ -313,7 +313,7 @@ def create_study(space: Optional[Space | dict] = None, *, task: Any = None, stra
     from .storage import get_storage  # noqa: PLC0415
     from .task import as_task  # noqa: PLC0415
 
-    study_settings = StudySettings(direction=direction, seed=int(seed), strategy=strategy,
+    study_settings = StudySettings(direction=cast(Direction, direction), seed=int(seed), strategy=strategy,
                                    strategy_options=dict(strategy_options or {}), kappa=float(kappa),
                                    n_replicates=int(n_replicates), mc_dropout=int(mc_dropout),
                                    adaptive=bool(adaptive_replicates), user=dict(settings or {}))
@@ -325,7 +325,7 @@ def create_study(space: Optional[Space | dict] = None, *, task: Any = None, stra
         space = Space(space) if all(hasattr(v, "encode") for v in space.values()) else Space.from_dict(space)
     make_strategy(strategy, space, seed=seed, **study_settings.strategy_options)  # validates options early
     store = get_storage(storage)
-    record = StudyRecord(name=name, direction=direction, seed=int(seed), space=space.to_dict(),
+    record = StudyRecord(name=name, direction=study_settings.direction, seed=int(seed), space=space.to_dict(),
                          space_fingerprint=space.fingerprint(), config_hash=config_hash,
                          settings=study_settings.to_stored())
     try:

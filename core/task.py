@@ -36,7 +36,7 @@ class Task:
     def search_space(self) -> Space:
         raise NotImplementedError(f"{type(self).__name__} defines no search space")
 
-    def run(self, config: dict, ctx: "TrialContext") -> float | dict:
+    def run(self, config: dict, ctx: TrialContext) -> float | dict:
         raise NotImplementedError
 
     def configure(self, data: dict) -> None:

@@ -174,6 +174,7 @@ def _refine(gp: GaussianProcess, space: Space, starts: np.ndarray, kind: str, be
         X = fixed.copy()
         X[:, real] = z.reshape(q, r)
         val, grad = acquisition_scores(gp, X, kind, best, beta, with_grad=True)
+        assert grad is not None  # with_grad=True always returns one
         return -float(val.sum()), -grad[:, real].ravel()
 
     res = minimize(negative, starts[:, real].ravel(), jac=True, method="L-BFGS-B",

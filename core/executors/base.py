@@ -131,7 +131,7 @@ class Executor(ABC):
         import time as _t
         return _t.time()
 
-    def __enter__(self) -> "Executor":
+    def __enter__(self) -> Executor:
         self.start()
         return self
 

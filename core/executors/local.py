@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any, Optional, Sequence
 
-from .base import Outcome, Executor, Job, ReplicateResult
+from .base import Executor, Job, Outcome, ReplicateResult
 from .worker import visible_gpus, worker_main
 
 log = logging.getLogger("uqhpo")
@@ -241,7 +241,8 @@ class LocalExecutor(Executor):
         w.conn.close()
         self._deaths += 1
         if self._deaths > 3 * self._n:
-            raise RuntimeError(f"executor 'local': workers died {self._deaths} times in a row without a result ({reason}); "
+            raise RuntimeError(f"executor 'local': workers died {self._deaths} times in a row without a result "
+                               f"({reason}); "
                                "if the script starts the study at import time, guard it with "
                                "if __name__ == '__main__':")
         self._workers[self._workers.index(w)] = self._spawn(w.index)

@@ -8,7 +8,6 @@ store each replicate as soon as it exists.
 from __future__ import annotations
 
 import collections
-import time
 from typing import Iterator, Optional
 
 from .base import Executor, Job, ReplicateResult

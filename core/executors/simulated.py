@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..seeding import derived_rng
-from .base import Outcome, Executor, Job, ReplicateResult
+from .base import Executor, Job, Outcome, ReplicateResult
 from .worker import resolve_task, run_slot
 
 _Z95 = 1.6448536269514722   # standard-normal 95th percentile
@@ -43,7 +43,8 @@ def duration_model(spec: Any) -> Callable[[dict, np.random.Generator], float]:
     if isinstance(spec, (int, float)):
         spec = {"dist": "constant", "value": float(spec)}
     if not isinstance(spec, dict) or "dist" not in spec:
-        raise ValueError(f"executor 'simulated': duration must be a callable, a number or a dict with 'dist', got {spec!r}")
+        raise ValueError("executor 'simulated': duration must be a callable, a number or a dict with 'dist', "
+                         f"got {spec!r}")
     dist = spec["dist"]
     if dist == "constant":
         value = float(spec.get("value", 1.0))
@@ -125,7 +126,8 @@ class SimulatedExecutor(Executor):
             seconds = max(float(self._duration(dict(job.config), derived_rng(self.seed, _DURATION_KEY, *key))), 0.0)
             fate = derived_rng(self.seed, _FATE_KEY, *key).random(2)   # (failure draw, loss draw)
             if dead:
-                result = self._result(job, slot, name, Outcome.LOST, f"simulated worker {name} died earlier in this job")
+                result = self._result(job, slot, name, Outcome.LOST,
+                                      f"simulated worker {name} died earlier in this job")
                 seconds = 0.0
             elif fate[1] < self.loss_rate:
                 result = self._result(job, slot, name, Outcome.LOST, f"simulated worker {name} died (injected loss)")

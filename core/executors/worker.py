@@ -142,7 +142,7 @@ def visible_gpus() -> list[str]:
         out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    return [str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]
+    return [str(i) for i, line in enumerate(ln for ln in out.splitlines() if ln.startswith("GPU "))]
 
 
 # ---------------------------------------------------------------------------------------

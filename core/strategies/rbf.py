@@ -12,8 +12,15 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..acquisition.srbf import (DEFAULT_WEIGHTS, dycors_probability, generate_candidates, param_blocks, polish,
-                                select_batch, step_size_from_history)
+from ..acquisition.srbf import (
+    DEFAULT_WEIGHTS,
+    dycors_probability,
+    generate_candidates,
+    param_blocks,
+    polish,
+    select_batch,
+    step_size_from_history,
+)
 from ..space import Space, select_new
 from ..surrogates.base import SurrogateFitError
 from ..surrogates.rbf import RBFSurrogate
@@ -69,8 +76,8 @@ class RBFStrategy(ModelBasedStrategy):
         self.global_fraction = float(global_fraction)
         self.polish = int_option("rbf", "polish", polish, 0)
         self.sigma_init = float(sigma_init)
-        self.surrogate_options = {"cap": cap, "smoothing_scale": float(smoothing_scale)}
-        RBFSurrogate(**self.surrogate_options)  # validate early
+        self.cap, self.smoothing_scale = cap, float(smoothing_scale)
+        RBFSurrogate(cap=self.cap, smoothing_scale=self.smoothing_scale)  # validate early
         self._blocks = param_blocks(space)
 
     def budget_for(self, observations: Observations) -> int:
@@ -95,7 +102,7 @@ class RBFStrategy(ModelBasedStrategy):
         y_var = variances[finite] if variances.shape == values.shape else None
         try:
             X = self.space.encode(configs)
-            model = RBFSurrogate(**self.surrogate_options).fit(X, y, y_var)
+            model = RBFSurrogate(cap=self.cap, smoothing_scale=self.smoothing_scale).fit(X, y, y_var)
             failed_X = self.space.encode(observations.failed) if observations.failed else None
             return self._acquire(model, X, y, values, pending, failed_X, n, rng, taken,
                                  budget=self.budget_for(observations))

@@ -15,7 +15,7 @@ class Surrogate(ABC):
     """fit on ``(n, d)`` unit-cube points, predict mean (and std where the model has one)."""
 
     @abstractmethod
-    def fit(self, X: np.ndarray, y: np.ndarray, y_var: Optional[np.ndarray] = None) -> "Surrogate":
+    def fit(self, X: np.ndarray, y: np.ndarray, y_var: Optional[np.ndarray] = None) -> Surrogate:
         """Args:
             X: ``(n, d)`` points in [0, 1]^d (duplicates allowed).
             y: ``(n,)`` observed values (minimised).

@@ -14,7 +14,7 @@ growing jitter on the diagonal before giving up with ``SurrogateFitError``.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, lapack, solve_triangular
@@ -161,9 +161,10 @@ class GaussianProcess(Surrogate):
         return nll + pv, grad + pg
 
     def _bounds(self, d: int) -> list[tuple[float, float]]:
-        ll = tuple(math.log(b) for b in self.lengthscale_bounds)
-        return [ll] * d + [tuple(math.log(b) for b in self.signal_var_bounds),
-                           tuple(math.log(b) for b in self.noise_bounds)]
+        def logs(bounds: Any) -> tuple[float, float]:
+            return math.log(bounds[0]), math.log(bounds[1])
+
+        return [logs(self.lengthscale_bounds)] * d + [logs(self.signal_var_bounds), logs(self.noise_bounds)]
 
     def _fit_hyperparameters(self, X: np.ndarray, y: np.ndarray, fixed_noise: np.ndarray,
                              theta0: np.ndarray) -> np.ndarray:
@@ -198,7 +199,7 @@ class GaussianProcess(Surrogate):
         return best_theta
 
     # -- Surrogate API ----------------------------------------------------------------------
-    def fit(self, X: np.ndarray, y: np.ndarray, y_var: Optional[np.ndarray] = None) -> "GaussianProcess":
+    def fit(self, X: np.ndarray, y: np.ndarray, y_var: Optional[np.ndarray] = None) -> GaussianProcess:
         """Fit on ``X`` (n, d) in the unit cube, ``y`` (n,), optional ``y_var`` (n,)."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         y = np.asarray(y, dtype=np.float64).ravel()
@@ -268,7 +269,7 @@ class GaussianProcess(Surrogate):
         s = self.y_std_
         return self.y_mean_ + s * mean, s * std, s * dmean, s * dstd
 
-    def condition(self, X_new: np.ndarray, y_new: Optional[np.ndarray] = None) -> "GaussianProcess":
+    def condition(self, X_new: np.ndarray, y_new: Optional[np.ndarray] = None) -> GaussianProcess:
         """A copy conditioned on extra points ("kriging believer" fantasies when ``y_new`` is None:
         the values are the current posterior mean). Hyperparameters are not refitted.
 

@@ -61,7 +61,7 @@ class RBFSurrogate(Surrogate):
         self._fitted = False
 
     # -- fitting --------------------------------------------------------------------------
-    def fit(self, X: np.ndarray, y: np.ndarray, y_var: Optional[np.ndarray] = None) -> "RBFSurrogate":
+    def fit(self, X: np.ndarray, y: np.ndarray, y_var: Optional[np.ndarray] = None) -> RBFSurrogate:
         """Fit to ``(n, d)`` points ``X``, values ``y`` ``(n,)`` and variances ``y_var`` ``(n,)``.
 
         Raises:

@@ -85,7 +85,7 @@ def observe(space: Space, configs: Sequence[Mapping[str, Any]], failed: Sequence
 
 def _distinct_sample(space: Space, n: int, seed: int, exclude: Iterable[Mapping[str, Any]] = ()) -> list[dict]:
     """``n`` distinct random configs of ``space``, none in ``exclude``."""
-    taken, out = taken_keys(space, exclude), []
+    taken, out = taken_keys(space, exclude), []  # type: set[str], list[dict]
     for config in space.sample(np.random.default_rng(seed), 20 * n + 20):
         if len(out) < n and space.key(config) not in taken:
             taken.add(space.key(config))

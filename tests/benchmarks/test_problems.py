@@ -12,6 +12,7 @@ BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCH_DIR))
 
 import problems as P  # noqa: E402
+
 from uqhpo.space import Integer, Real  # noqa: E402
 
 SYNTHETIC = ["branin-int", "hartmann6", "ackley5-mixed"]

@@ -8,8 +8,14 @@ import pytest
 from scipy.stats import norm
 
 from uqhpo import Categorical, Integer, Real, Space
-from uqhpo.acquisition.gp_acquisition import (acquisition_scores, candidate_points, expected_improvement,
-                                              log_expected_improvement, lower_confidence_bound, propose_gp)
+from uqhpo.acquisition.gp_acquisition import (
+    acquisition_scores,
+    candidate_points,
+    expected_improvement,
+    log_expected_improvement,
+    lower_confidence_bound,
+    propose_gp,
+)
 from uqhpo.space import taken_keys
 from uqhpo.surrogates.gp import GaussianProcess
 

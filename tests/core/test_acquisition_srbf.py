@@ -4,8 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uqhpo.acquisition.srbf import (dycors_probability, generate_candidates, param_blocks, polish, select_batch,
-                                    step_size_from_history)
+from uqhpo.acquisition.srbf import (
+    dycors_probability,
+    generate_candidates,
+    param_blocks,
+    polish,
+    select_batch,
+    step_size_from_history,
+)
 from uqhpo.space import Categorical, Fixed, Integer, Real, Space, select_new, taken_keys
 
 

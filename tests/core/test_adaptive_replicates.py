@@ -6,7 +6,7 @@ import pytest
 
 import uqhpo
 from uqhpo.trial import State
-from uqhpo.uq import aggregate, pooled_std
+from uqhpo.uq import aggregate
 
 
 def _space():

@@ -4,8 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from uqhpo.design import (DESIGN_METHODS, default_design_size, enumerate_configs, initial_design,
-                          sample_unseen, validate_points)
+from uqhpo.design import (
+    DESIGN_METHODS,
+    default_design_size,
+    enumerate_configs,
+    initial_design,
+    sample_unseen,
+    validate_points,
+)
 from uqhpo.space import Categorical, Fixed, Integer, Real, Space
 
 

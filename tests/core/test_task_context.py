@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from uqhpo.task import TrialContext, normalize_result
-
 import math
+
 import pytest
+
+from uqhpo.task import TrialContext, normalize_result
 
 
 def test_context_device_defaults_to_cpu_and_follows_environment(monkeypatch):

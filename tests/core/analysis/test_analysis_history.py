@@ -6,7 +6,7 @@ import pytest
 
 def test_convergence_history_running_best_and_band():
     from uqhpo.analysis.history import convergence_history
-    from uqhpo.trial import TrialSummary, State
+    from uqhpo.trial import State, TrialSummary
 
     def ft(number, mean, std, state=State.COMPLETE):
         return TrialSummary(number=number, config={}, value=mean + std, mean=mean, std=std, n=3, state=state)

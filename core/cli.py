@@ -24,7 +24,7 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from . import __version__
 from .cli_read import (
@@ -32,7 +32,6 @@ from .cli_read import (
     cmd_best,
     cmd_export,
     cmd_list,
-    cmd_plot,
     cmd_status,
     existing_storage,
     is_config,
@@ -221,8 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--study", help="study name (needed when the storage holds several)")
     readers = {"status": "trial and replicate counts, best so far, throughput, stale trials",
                "best": "the best config with loss mean ± std and metrics",
-               "export": "trials, replicates or per-step reports as CSV or JSON",
-               "plot": "write the convergence plot (PNG)"}
+               "export": "trials, replicates or per-step reports as CSV or JSON"}
     cmds = {}
     for name, text in readers.items():
         c = sub.add_parser(name, help=text)
@@ -237,11 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="one row per trial (JSON: with nested replicates and reports), per "
                                      "replicate attempt (seed, loss, metrics), or per reported step")
     cmds["export"].add_argument("--out", default="-", help="output file ('-', the default: standard output)")
-    cmds["plot"].add_argument("--out", help="output PNG (default: <output>/convergence.png)")
     lister = sub.add_parser("list", help="the studies in a storage: trials, complete, best objective")
     lister.add_argument("target", metavar="STORAGE_OR_CONFIG", help="storage URL, .db/.jsonl path or YAML config")
+    from .cli_analysis import add_parsers as add_analysis_parsers  # noqa: PLC0415
     from .newapp import add_parser as add_new_app_parser  # noqa: PLC0415
 
+    add_analysis_parsers(sub)
     add_new_app_parser(sub)
     return p
 
@@ -252,8 +251,11 @@ def cmd_new_app(args: argparse.Namespace) -> int:
     return run_new_app(args)
 
 
-_COMMANDS = {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "best": cmd_best,
-             "export": cmd_export, "plot": cmd_plot, "list": cmd_list, "new-app": cmd_new_app}
+def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from .cli_analysis import COMMANDS as analysis_commands  # noqa: PLC0415
+
+    return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "best": cmd_best, "export": cmd_export,
+            "list": cmd_list, "new-app": cmd_new_app, **analysis_commands}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -261,7 +263,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(getattr(args, "quiet", False), bar=args.command in ("run", "resume") and _show_bar(args))
     try:
-        return _COMMANDS[args.command](args)
+        return _commands()[args.command](args)
     except (UserError, StorageError, ValueError, FileNotFoundError, ImportError, sqlite3.DatabaseError) as e:
         if os.environ.get("UQHPO_DEBUG"):
             raise

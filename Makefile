@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[template,hadronization,bench,dev]"
+	$(BIN)/python -m pip install -q -e ".[template,hadronization,dask,bench,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

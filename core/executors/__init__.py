@@ -17,6 +17,7 @@ _REGISTRY: dict[str, str] = {
     "serial": "uqhpo.executors.serial:SerialExecutor",
     "local": "uqhpo.executors.local:LocalExecutor",
     "simulated": "uqhpo.executors.simulated:SimulatedExecutor",
+    "dask": "uqhpo.executors.dask:DaskExecutor",
 }
 
 

@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .newapp import add_parser as add_new_app_parser  # noqa: PLC0415
 
     add_analysis_parsers(sub)
+    from .cli_cluster import add_parsers as add_cluster_parsers  # noqa: PLC0415
+
+    add_cluster_parsers(sub)
     add_new_app_parser(sub)
     return p
 
@@ -253,9 +256,11 @@ def cmd_new_app(args: argparse.Namespace) -> int:
 
 def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
     from .cli_analysis import COMMANDS as analysis_commands  # noqa: PLC0415
+    from .cli_cluster import COMMANDS as cluster_commands  # noqa: PLC0415
 
     return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "best": cmd_best, "export": cmd_export,
-            "list": cmd_list, "new-app": cmd_new_app, **analysis_commands}
+            "list": cmd_list, "new-app": cmd_new_app, **analysis_commands,
+            **cluster_commands}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,0 +1,72 @@
+"""The cluster commands of the ``uqhpo`` CLI: ``slurm`` (render, submit, wait).
+
+:func:`add_parsers` registers them; :data:`COMMANDS` maps names to handlers.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+from typing import Any, Callable
+
+
+def cmd_slurm(args: argparse.Namespace) -> int:
+    """Render the study's sbatch script; print it (--dry-run) or submit it (and --wait)."""
+    from .config import load_config  # noqa: PLC0415
+    from .slurm_submit import load_profile, render_script, submit  # noqa: PLC0415
+
+    cfg = load_config(args.config, overrides=args.overrides, import_dirs=True)
+    profile = load_profile(args.profile)
+    if args.nodes > 1 and str(cfg.storage).startswith("sqlite:"):
+        raise ValueError(f"storage: SQLite locking is unsafe across {args.nodes} nodes on a shared file system; "
+                         "use a journal storage (storage: study.jsonl)")
+    passthrough = " ".join(f"--set {shlex.quote(item)}" for item in args.overrides)
+    script = render_script(Path(args.config), profile, study=cfg.study, output=cfg.output_dir, nodes=args.nodes,
+                           gpus_per_node=args.gpus_per_node, workers_per_node=args.workers_per_node,
+                           extra_args=passthrough)
+    if args.dry_run:
+        print(script, end="")
+        return 0
+    job_id, status = submit(script, cfg.output_dir, wait=args.wait)
+    print(f"submitted Slurm job {job_id} for study '{cfg.study}' (log: {cfg.output_dir}/slurm-{job_id}.out)")
+    if not args.wait:
+        print(f"follow it with: uqhpo status {args.config}")
+        return 0
+    return _after_wait(cfg, job_id, status)
+
+
+def _after_wait(cfg: Any, job_id: str, status: int) -> int:
+    """Exit 0 only when the job ended and the study has every trial of its budget finished."""
+    from .study import load_study  # noqa: PLC0415
+
+    study = load_study(cfg.storage, cfg.study)
+    trials = study.all_trials()
+    finished = sum(1 for t in trials if t.finished)
+    budget = int(study.settings.n_trials or cfg.budget.trials)
+    print(f"job {job_id} ended with exit status {status}; study '{cfg.study}': {finished} of {budget} trials finished")
+    if status == 0 and finished >= budget:
+        return 0
+    print(f"the study is not complete; continue it in a new allocation with: uqhpo slurm {cfg.source} "
+          "--profile ... --resume")
+    return 1
+
+
+def add_parsers(sub: Any) -> None:
+    """Register the cluster sub-commands on the CLI's sub-parsers."""
+    c = sub.add_parser("slurm", help="run a study in a Slurm allocation (render, submit, wait)")
+    c.add_argument("config", help="YAML config file")
+    c.add_argument("--profile", required=True, help="site profile: a name in slurm/profiles/ or a .yaml path")
+    c.add_argument("--nodes", type=int, default=1, help="nodes; one uqhpo driver each (default 1)")
+    c.add_argument("--gpus-per-node", type=int, default=None, help="GPUs per node (default: the profile's)")
+    c.add_argument("--workers-per-node", type=int, default=None,
+                   help="training workers per node (default: one per GPU, else per CPU of the profile)")
+    c.add_argument("--dry-run", action="store_true", help="print the sbatch script, submit nothing")
+    c.add_argument("--wait", action="store_true",
+                   help="block until the job ends; exit non-zero unless the study completed")
+    c.add_argument("--resume", action="store_true",
+                   help="continue a stopped study in a new allocation (the storage says what is missing)")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key for this study (repeatable)")
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"slurm": cmd_slurm}

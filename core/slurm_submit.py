@@ -1,0 +1,107 @@
+"""``uqhpo slurm``: render an sbatch script for a study, submit it, wait for it.
+
+Nothing site-specific is hard-coded: a *profile* (YAML) names the partition, account,
+constraint, time limit, CPUs/GPUs per node and the shell lines that set up the
+environment; the script comes from ``slurm/templates/study.sbatch``. Inside the
+allocation ``srun`` starts one uqhpo driver per node, each with ``workers_per_node``
+local training workers; drivers share nothing but the study's storage.
+"""
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+#: profile keys and their defaults
+PROFILE_DEFAULTS: dict[str, Any] = {"partition": None, "account": None, "constraint": None, "time": "01:00:00",
+                                    "cpus_per_task": 1, "gpus_per_node": 0, "signal_seconds": 120,
+                                    "setup": [], "python": None}
+
+
+def slurm_dir() -> Path:
+    """The ``slurm/`` folder of this checkout (templates and site profiles)."""
+    return Path(__file__).resolve().parents[1] / "slurm"
+
+
+def load_profile(name: str, search: Optional[list[Path]] = None) -> dict[str, Any]:
+    """A site profile by name (``slurm/profiles/NAME.yaml``, or ``./slurm/profiles``) or path.
+
+    Raises:
+        ValueError: no such profile, or an unknown key (named).
+    """
+    import yaml  # noqa: PLC0415
+
+    path = Path(name)
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        folders = search or [Path.cwd() / "slurm" / "profiles", slurm_dir() / "profiles"]
+        found = [f / f"{name}.yaml" for f in folders if (f / f"{name}.yaml").is_file()]
+        if not found:
+            known = sorted({p.stem for f in folders if f.is_dir() for p in f.glob("*.yaml")})
+            raise ValueError(f"--profile: no Slurm profile '{name}' (known: {', '.join(known) or 'none'}; "
+                             "or give a .yaml path)")
+        path = found[0]
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"profile '{path}': expected a mapping of keys")
+    unknown = sorted(set(raw) - set(PROFILE_DEFAULTS))
+    if unknown:
+        raise ValueError(f"profile '{path}': unknown key '{unknown[0]}' (keys: {', '.join(PROFILE_DEFAULTS)})")
+    return {**PROFILE_DEFAULTS, **raw, "source": str(path)}
+
+
+def render_script(config: Path, profile: dict[str, Any], *, study: str, output: Path, nodes: int = 1,
+                  gpus_per_node: Optional[int] = None, workers_per_node: Optional[int] = None,
+                  extra_args: str = "") -> str:
+    """The sbatch script for ``config`` under ``profile``.
+
+    Args:
+        config: the study's YAML config (made absolute in the script).
+        study: the study name (job name).
+        output: folder for the job's log (``slurm-<jobid>.out``).
+        nodes: nodes of the allocation, one driver each.
+        gpus_per_node: GPUs per node (default: the profile's).
+        workers_per_node: training workers per node (default: one per GPU, else one per CPU
+            of ``cpus_per_task``).
+    """
+    if nodes < 1:
+        raise ValueError(f"--nodes must be >= 1, got {nodes}")
+    gpus = int(profile["gpus_per_node"] if gpus_per_node is None else gpus_per_node)
+    workers = int(workers_per_node or (gpus if gpus > 0 else profile["cpus_per_task"]))
+    extra = [f"#SBATCH --{key}={profile[key]}" for key in ("partition", "account", "constraint") if profile[key]]
+    if gpus > 0:
+        extra.append(f"#SBATCH --gpus-per-node={gpus}")
+    template = (slurm_dir() / "templates" / "study.sbatch").read_text()
+    return template.format(
+        study=study, nodes=nodes, cpus_per_task=int(profile["cpus_per_task"]), time=profile["time"],
+        workdir=shlex.quote(str(Path.cwd())), output=shlex.quote(str(output)),
+        signal_seconds=int(profile["signal_seconds"]), sbatch_extra="\n".join(extra),
+        setup="\n".join(str(line) for line in profile["setup"]),
+        python=profile["python"] or shlex.quote(sys.executable), config=shlex.quote(str(config.resolve())),
+        workers_per_node=workers, extra_args=extra_args)
+
+
+def submit(script: str, folder: Path, wait: bool = False) -> tuple[str, int]:
+    """Write ``script`` to ``folder/submit.sbatch`` and ``sbatch`` it.
+
+    Returns:
+        (job id, exit status of the job when ``wait`` else 0).
+
+    Raises:
+        ValueError: ``sbatch`` is missing or refused the script (its message, one line).
+    """
+    sbatch = shutil.which("sbatch")
+    if sbatch is None:
+        raise ValueError("sbatch not found: run on a Slurm login node (or start slurm/local-cluster.sh)")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "submit.sbatch"
+    path.write_text(script)
+    cmd = [sbatch, "--parsable", *(["--wait"] if wait else []), str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    job_id = (proc.stdout.strip().splitlines() or [""])[0].split(";")[0]
+    if not job_id:
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        raise ValueError(f"sbatch refused {path}: {lines[-1] if lines else 'no job id'}")
+    return job_id, proc.returncode if wait else 0

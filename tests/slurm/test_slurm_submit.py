@@ -1,0 +1,87 @@
+"""`uqhpo slurm`: profiles and the rendered script (no Slurm needed), and a real study on
+the single-node cluster of slurm/local-cluster.sh (marker `slurm`)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import uqhpo
+from uqhpo.cli import main
+from uqhpo.slurm_submit import load_profile
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = """\
+task: uqhpo.testing.tasks:quadratic
+strategy: {name: rbf, n_initial: 4}
+budget: {trials: 6}
+uq: {replicates: 2}
+executor: {name: serial}
+storage: study.db
+study: onslurm
+seed: 3
+"""
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "study.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_dry_run_renders_the_profile_and_the_layout(config, capsys):
+    assert main(["slurm", str(config), "--profile", "generic-gpu", "--nodes", "1", "--dry-run"]) == 0
+    script = capsys.readouterr().out
+    assert "#SBATCH --partition=gpu" in script and "#SBATCH --gpus-per-node=4" in script
+    assert "--set executor.workers=4" in script          # one training worker per GPU
+    assert "#SBATCH --signal=TERM@300" in script
+    assert str(config.resolve()) in script and "#SBATCH --account" not in script
+
+
+def test_many_nodes_on_sqlite_is_refused_in_one_line(config, capsys):
+    assert main(["slurm", str(config), "--profile", "local", "--nodes", "2", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "journal" in err[0]
+
+
+def test_unknown_profile_and_unknown_profile_key_are_named(tmp_path):
+    with pytest.raises(ValueError, match="no Slurm profile 'nope'.*local"):
+        load_profile("nope")
+    bad = tmp_path / "site.yaml"
+    bad.write_text("partition: x\nqueue: y\n")
+    with pytest.raises(ValueError, match="unknown key 'queue'"):
+        load_profile(str(bad))
+
+
+def _slurm_env() -> dict:
+    """Start the local cluster (idempotent); skip only where Slurm cannot be started here."""
+    if shutil.which("slurmctld") is None or shutil.which("sbatch") is None:
+        pytest.skip("Slurm is not installed (apt-get install slurm-wlm munge; .ci/run does it)")
+    if os.geteuid() != 0:
+        pytest.skip("starting the local Slurm cluster needs root")
+    out = subprocess.run(["bash", str(REPO / "slurm" / "local-cluster.sh"), "start"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    conf = out.stdout.strip().split("SLURM_CONF=")[-1]
+    return {**os.environ, "SLURM_CONF": conf, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.slurm
+def test_a_study_runs_to_completion_in_a_real_slurm_job(config):
+    env = _slurm_env()
+    proc = subprocess.run([sys.executable, "-m", "uqhpo.cli", "slurm", str(config), "--profile", "local",
+                           "--workers-per-node", "2", "--wait"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    study = uqhpo.load_study(f"sqlite:///{config.parent / 'study.db'}", "onslurm")
+    trials = study.all_trials()
+    assert len(trials) == 6 and all(t.state.value == "COMPLETE" for t in trials)
+    assert all(len(t.losses) == 2 for t in trials)
+    logs = list((config.parent / "runs" / "onslurm").glob("slurm-*.out"))
+    assert logs, "the job wrote no log"

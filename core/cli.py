@@ -24,7 +24,7 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from . import __version__
 from .cli_read import (
@@ -36,87 +36,14 @@ from .cli_read import (
     existing_storage,
     is_config,
     stored_user,
-    write_plot,
 )
+from .cli_run import EXIT_INTERRUPTED, _create_or_continue, _optimize, _show_bar
+from .executors.base import WorkerStartError
 from .storage.base import StorageError
 
 logger = logging.getLogger("uqhpo")
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
-# -- run / resume -------------------------------------------------------------------------------
-def _create_or_continue(cfg: Any, must_exist: bool = False) -> Any:
-    """The study a config describes: created, or reopened when nothing that defines its
-    objective changed (else a one-line error naming the changed settings)."""
-    from .config import changed_settings, describe_changes  # noqa: PLC0415
-    from .storage import get_storage  # noqa: PLC0415
-    from .study import create_study  # noqa: PLC0415
-
-    start_hint = f"start it with: uqhpo run {cfg.source or 'CONFIG'}"
-    if must_exist and cfg.storage.startswith(("sqlite:///", "journal:///")):
-        path = Path(os.path.expanduser(cfg.storage.split(":///", 1)[1]))
-        if not path.exists():
-            raise UserError(f"no study '{cfg.study}' in {cfg.storage} (no such file); {start_hint}")
-    store = get_storage(cfg.storage)
-    record = store.get_study(cfg.study)
-    if record is None and must_exist:
-        raise UserError(f"no study '{cfg.study}' in {cfg.storage}; {start_hint}")
-    stored = (record.settings.get("user") or {}).get("config") if record is not None else None
-    if record is not None and stored:
-        changes = changed_settings(stored, record.space, cfg)
-        if changes:
-            raise UserError(describe_changes(changes, cfg.study))
-    try:
-        study = create_study(space=cfg.search_space, strategy=cfg.strategy.name,
-                             strategy_options=cfg.strategy.options, seed=cfg.seed, storage=cfg.storage,
-                             name=cfg.study, direction=cfg.direction, kappa=cfg.uq.kappa,
-                             n_replicates=cfg.uq.replicates, mc_dropout=cfg.uq.mc_dropout,
-                             adaptive_replicates=cfg.uq.adaptive, config_hash=cfg.config_hash(),
-                             settings=_user_settings(cfg), load_if_exists=True)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    # keep the stored config current (budget or executor may have changed on resume)
-    study.set_user_settings({**stored_user(study), **_user_settings(cfg)})
-    return study
-
-
-def _user_settings(cfg: Any) -> dict:
-    out: dict[str, Any] = {"config": cfg.to_dict()}
-    if cfg.source is not None:  # its folder goes on sys.path again on `resume STORAGE`
-        out["config_file"] = str(cfg.source)
-    return out
-
-
-def _optimize(study: Any, cfg: Any, n_trials: int, args: argparse.Namespace, resume_hint: str) -> int:
-    done_before = sum(1 for t in study.all_trials() if t.finished)
-    logger.info("study '%s': %d of %d trials done, %d replicate(s) each, %s executor with %d worker(s)",
-                study.name, done_before, n_trials, cfg.uq.replicates, cfg.executor.name, cfg.executor.workers)
-    try:
-        study.optimize(cfg.task, n_trials=n_trials, n_replicates=cfg.uq.replicates, executor=cfg.executor.name,
-                       workers=cfg.executor.workers, replicates_parallel=cfg.uq.replicates_parallel,
-                       timeout=cfg.budget.timeout, show_progress=_show_bar(args), data=cfg.data)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; finished results are stored. resume with: uqhpo resume {resume_hint}",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    _summarise(study, cfg.output_dir)
-    return 0
-
-
-def _summarise(study: Any, output: Path) -> None:
-    """Print the best config and write the convergence plot."""
-    from .analysis.describe import best_line  # noqa: PLC0415
-
-    best = study.best_or_none()
-    if best is None:
-        print(f"study '{study.name}': no trial completed; see `uqhpo status` for errors")
-        return
-    print(f"best of study '{study.name}': {best_line(best, study.kappa, study.direction)}")
-    for key, value in best.config.items():
-        print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
-    print(f"convergence plot: {write_plot(study, output / 'convergence.png')}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -155,12 +82,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 # -- output -------------------------------------------------------------------------------------
-def _show_bar(args: argparse.Namespace) -> bool:
-    """A progress bar only for a person watching: stderr is a terminal and not --quiet."""
-    stream_is_tty = getattr(sys.stderr, "isatty", None)
-    return bool(not getattr(args, "quiet", False) and callable(stream_is_tty) and stream_is_tty())
-
-
 class _StderrHandler(logging.Handler):
     """Log lines to the current ``sys.stderr``; through ``tqdm.write`` while a bar is shown
     so that lines do not tear it."""
@@ -263,17 +184,29 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
             **cluster_commands}
 
 
+def _os_error(e: OSError) -> str:
+    """``cannot write '/x/y.csv': Not a directory`` from an OSError."""
+    if e.filename is None:
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    return f"'{e.filename}': {e.strerror or type(e).__name__}"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``uqhpo`` console script. Returns the exit status."""
     args = build_parser().parse_args(argv)
     _configure_logging(getattr(args, "quiet", False), bar=args.command in ("run", "resume") and _show_bar(args))
     try:
         return _commands()[args.command](args)
-    except (UserError, StorageError, ValueError, FileNotFoundError, ImportError, sqlite3.DatabaseError) as e:
+    except (UserError, StorageError, ValueError, ImportError, sqlite3.DatabaseError, WorkerStartError) as e:
         if os.environ.get("UQHPO_DEBUG"):
             raise
         lines = [ln for ln in str(e).splitlines() if ln.strip()]
         print(f"error: {lines[0] if lines else type(e).__name__}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:  # a file or folder the OS refuses: name it, no traceback
+        if os.environ.get("UQHPO_DEBUG"):
+            raise
+        print(f"error: {_os_error(e)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -41,6 +41,8 @@ def existing_storage(target: str) -> str:
             path = Path(os.path.expanduser(url[len(prefix):]))
             if not path.exists():
                 raise UserError(f"storage file '{url[len(prefix):]}' not found")
+            if path.is_dir():
+                raise UserError(f"'{target}' is a directory, not a uqhpo storage file")
             if not _looks_like_storage(path, scheme):
                 raise UserError(f"'{target}' is not a uqhpo storage (SQLite or journal)")
     return url
@@ -49,23 +51,24 @@ def existing_storage(target: str) -> str:
 def _looks_like_storage(path: Path, scheme: str) -> bool:
     if not path.is_file():
         return False
-    with open(path, "rb") as fh:
-        head = fh.read(64)
-    if not head:  # a new, still empty storage
-        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return False
     if scheme == "journal":
-        return head.lstrip()[:1] == b"{"
+        return not head or head.lstrip()[:1] == b"{"  # an empty journal holds no study yet
     if not head.startswith(b"SQLite format 3\x00"):
         return False
     try:  # read-only: a foreign database must not get uqhpo's tables
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'studies'").fetchone()
+            found = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:
             con.close()
     except sqlite3.Error:
         return False
-    return found is not None
+    return {"studies", "trials", "replicates", "reports"} <= found
 
 
 def open_study(target: str, study_name: Optional[str]) -> tuple[Any, Any]:
@@ -79,7 +82,14 @@ def open_study(target: str, study_name: Optional[str]) -> tuple[Any, Any]:
         url, study_name = existing_storage(cfg.storage or ""), study_name or cfg.study
     else:
         url = existing_storage(target)
-    return load_study(url, study_name), cfg
+    return load_study(read_only_storage(url), study_name), cfg
+
+
+def read_only_storage(url: str) -> Any:
+    """The storage at ``url`` opened read-only: reading commands never change a file."""
+    from .storage import get_storage  # noqa: PLC0415
+
+    return get_storage(url, read_only=True)
 
 
 def stored_user(study: Any) -> dict:
@@ -221,8 +231,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"no studies in {url}")
         return 0
     table = [("study", "trials", "complete", "best objective")]
+    store = read_only_storage(url)
     for name in names:
-        study = load_study(url, name)
+        study = load_study(store, name)
         trials = study.all_trials()
         best = study.best_or_none()
         table.append((name, str(len(trials)), str(sum(1 for t in trials if t.state.value == "COMPLETE")),
@@ -235,6 +246,4 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _study_names(url: str) -> list[str]:
-    from .storage import get_storage  # noqa: PLC0415
-
-    return get_storage(url).list_studies()
+    return list(read_only_storage(url).list_studies())

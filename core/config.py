@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 from .config_overrides import apply_overrides, changed_settings, describe_changes
 from .config_schema import Config, ConfigError, describe_validation_error, did_you_mean
+from .paths import safe_component
 from .space import Parameter, Space, parameter_from_dict
 from .task import as_task, import_object
 
@@ -95,10 +96,20 @@ def load_config(path: str | os.PathLike, *, check_task: bool = True, overrides: 
     import yaml  # noqa: PLC0415 - only the CLI needs YAML
 
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise ConfigError(f"config file '{path}' is a directory, not a YAML file")
+    if not path.exists():
         raise ConfigError(f"config file '{path}' not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{path}' is not a text (UTF-8) file") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file '{path}': {e.strerror or e}") from None
+    try:
+        raw = yaml.load(text, Loader=strict_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as e:
+        raise ConfigError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -114,6 +125,42 @@ def load_config(path: str | os.PathLike, *, check_task: bool = True, overrides: 
                           overridden=[item.split("=", 1)[0].strip() for item in overrides])
     cfg._source = path.resolve()
     return cfg
+
+
+class DuplicateKeyError(ValueError):
+    """A YAML mapping names the same key twice (the last one would silently win)."""
+
+
+_LOADER: Any = None
+
+
+def strict_yaml_loader() -> Any:
+    """A ``yaml.SafeLoader`` that refuses duplicate keys and reads ``1e9``/``3.6e3`` as floats
+    (YAML 1.2 numbers; PyYAML's YAML 1.1 rules read them as strings)."""
+    global _LOADER
+    if _LOADER is not None:
+        return _LOADER
+    import re  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise DuplicateKeyError(f"duplicate key '{key}' at line {key_node.start_mark.line + 1} (first at "
+                                            f"line {seen[key]}); the last one would silently win")
+                if isinstance(key, (str, int, float, bool)):
+                    seen[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep=deep)
+
+    StrictLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+    _LOADER = StrictLoader
+    return _LOADER
 
 
 def validate_config(raw: dict, *, source: Optional[str] = None, base_dir: Optional[str | os.PathLike] = None,
@@ -140,10 +187,13 @@ def validate_config(raw: dict, *, source: Optional[str] = None, base_dir: Option
     if not cfg.study:
         raise ConfigError(f"{where}study: a study name is required")
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    # without a file to be relative to, a relative storage stays relative to the current folder
-    cfg.storage = storage_url(cfg.storage, base_dir) if cfg.storage else f"sqlite:///runs/{cfg.study}/study.db"
+    # without a file to be relative to, a relative storage stays relative to the current folder;
+    # the study name becomes one safe folder name (a name like '../../x' must not escape runs/)
+    cfg.storage = (storage_url(cfg.storage, base_dir) if cfg.storage
+                   else f"sqlite:///runs/{safe_component(cfg.study)}/study.db")
     cfg.output = str(cfg.output_dir if not cfg.output else (base / Path(cfg.output).expanduser()).resolve())
     cfg.data, missing_files = _resolve_data(cfg.data, base) if cfg.data is not None else (None, [])
+    _refuse_directories(cfg.data or {}, where)
     own_space = _config_space(cfg, where)
     _check_strategy_name(cfg.strategy.name, where)
     if check_task:
@@ -153,6 +203,14 @@ def validate_config(raw: dict, *, source: Optional[str] = None, base_dir: Option
     elif own_space is not None:
         cfg._space = Space(own_space)
     return cfg
+
+
+def _refuse_directories(data: dict, where: str) -> None:
+    """A ``file``/``*_file`` data value that names a folder: one line now, not a puzzling
+    error from the task later."""
+    for key, value in data.items():
+        if isinstance(value, str) and (key == "file" or key.endswith("_file")) and Path(value).is_dir():
+            raise ConfigError(f"{where}data.{key}: '{value}' is a directory, not a file")
 
 
 def _refuse_missing(missing_files: Sequence[tuple[str, str]], where: str) -> None:
@@ -170,6 +228,8 @@ def _config_space(cfg: Config, where: str) -> Optional[dict]:
         d = {k: v for k, v in spec.model_dump().items() if v is not None or k == "value"}
         if d["type"] != "fixed":
             d.pop("value", None)
+        elif "value" not in spec.model_fields_set:
+            raise ConfigError(f"{where}space.{name}.value: a fixed parameter needs a value")
         try:
             params[name] = parameter_from_dict(name, d)
         except ValueError as e:
@@ -230,16 +290,18 @@ def _bind_task(cfg: Config, own: Optional[dict], where: str, missing_files: Sequ
     elif data:
         raise ConfigError(f"{where}data: task '{cfg.task}' takes no data (it has no configure method)")
     try:
-        base: dict[str, Parameter] = dict(task.search_space().params)
+        task_params: dict[str, Parameter] = dict(task.search_space().params)
     except (NotImplementedError, ValueError) as e:
         if own is None:
             raise ConfigError(f"{where}space: task '{cfg.task}' has no space of its own ({e}); "
                               "define one in the config") from None
-        base = {}
+        task_params = {}
+    base = dict(task_params)
     for name, param in (own or {}).items():
-        if base and name not in base:
+        # checked against the task's own parameters, not the dict being filled
+        if task_params and name not in task_params:
             raise ConfigError(f"{where}space.{name}: task '{cfg.task}' has no parameter '{name}'"
-                              f"{did_you_mean(name, base)}")
+                              f"{did_you_mean(name, task_params)}")
         base[name] = param
     try:
         space = Space(base)

@@ -15,8 +15,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from .paths import safe_component
 from .space import Space
 
 __all__ = ["Config", "ConfigError", "ParamSpec", "describe_validation_error", "did_you_mean", "section_keys"]
@@ -63,14 +64,36 @@ class StrategySection(BaseModel):
         return dict(self.model_extra or {})
 
 
+def _number_text(v: Any) -> Any:
+    """PyYAML reads ``3.6e3`` and ``1e-4`` (no dot or no exponent sign) as strings; take the number."""
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v
+
+
+_FINITE = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
 class BudgetSection(BaseModel):
-    model_config = _STRICT
+    """``budget``: trials, and time limits for the whole call and for one training."""
+
+    model_config = _FINITE
     trials: int = Field(gt=0)
     timeout: Optional[float] = Field(default=None, gt=0)
+    # seconds one training may run; a longer one is stopped and FAILED "timed out after S s"
+    replicate_timeout: Optional[float] = Field(default=None, gt=0)
+
+    @field_validator("timeout", "replicate_timeout", mode="before")
+    @classmethod
+    def _numbers(cls, v: Any) -> Any:
+        return _number_text(v)
 
 
 class UQSection(BaseModel):
-    model_config = _STRICT
+    model_config = _FINITE
     replicates: int = Field(default=3, ge=1)
     kappa: float = Field(default=1.0, ge=0)
     mc_dropout: int = Field(default=0, ge=0)
@@ -78,11 +101,37 @@ class UQSection(BaseModel):
     # train new configs once and top the incumbent up to `replicates` (see create_study)
     adaptive: bool = False
 
+    @field_validator("kappa", mode="before")
+    @classmethod
+    def _numbers(cls, v: Any) -> Any:
+        return _number_text(v)
+
 
 class ExecutorSection(BaseModel):
-    model_config = _STRICT
-    name: Literal["serial", "local", "simulated"] = "serial"
+    model_config = _FINITE
+    name: Literal["serial", "local", "simulated", "dask"] = "serial"
     workers: int = Field(default=1, ge=1)
+    # dask only: a running scheduler ("tcp://host:8786") or its scheduler file; neither
+    # starts a LocalCluster with `workers` workers
+    address: Optional[str] = None
+    scheduler_file: Optional[str] = None
+    # more local workers than CPUs (or GPUs) only when forced
+    force: bool = False
+    # a RUNNING replicate of another driver whose heartbeat is older than this is re-queued
+    heartbeat_timeout: float = Field(default=120.0, gt=0)
+
+    @field_validator("heartbeat_timeout", mode="before")
+    @classmethod
+    def _numbers(cls, v: Any) -> Any:
+        return _number_text(v)
+
+    @model_validator(mode="after")
+    def _dask_only_keys(self) -> ExecutorSection:
+        if self.name != "dask" and (self.address or self.scheduler_file):
+            raise ValueError("address and scheduler_file need name: dask")
+        if self.address and self.scheduler_file:
+            raise ValueError("give address or scheduler_file, not both")
+        return self
 
 
 class Config(BaseModel):
@@ -98,7 +147,7 @@ class Config(BaseModel):
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
     storage: Optional[str] = None
     study: Optional[str] = None
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, lt=2 ** 63)  # stored as a signed 64-bit SQLite integer
     direction: Literal["minimize", "maximize"] = "minimize"
     output: Optional[str] = None
     data: Optional[dict[str, Any]] = None
@@ -132,7 +181,7 @@ class Config(BaseModel):
 
     @property
     def output_dir(self) -> Path:
-        return Path(self.output or f"runs/{self.study}").resolve()
+        return Path(self.output or f"runs/{safe_component(self.study or 'study')}").resolve()
 
     def to_dict(self) -> dict:
         """JSON-able form (what is stored in the study's settings)."""
@@ -196,6 +245,8 @@ def describe_validation_error(err: ValidationError) -> str:
     if kind == "missing":
         return f"{key}: required key is missing"
     msg = e["msg"][0].lower() + e["msg"][1:]
+    if kind == "value_error":  # our own validators' messages, without pydantic's prefix
+        msg = msg.removeprefix("value error, ")
     if kind in ("model_type", "dict_type"):
         msg = "expected a mapping of keys"
     if kind == "literal_error":

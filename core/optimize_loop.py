@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 from .analysis.describe import format_loss
 from .executors.base import Executor, Job, Outcome, ReplicateResult, ReplicateSlot
+from .lifecycle import INTERRUPTED, Terminated, driver_id, driver_is_dead, terminate_as_interrupt
 from .policy import Done, Extend, Propose, next_work
 from .settings import StudySettings
 from .storage.base import Storage, StorageError
@@ -32,7 +31,7 @@ from .trial import State, Trial, TrialSummary
 
 logger = logging.getLogger("uqhpo")
 
-INTERRUPTED = "interrupted"  # error prefix of attempts closed by Ctrl-C: they do not use up retries
+__all__ = ["OptimizeLoop", "LoopOptions", "StudyAPI", "INTERRUPTED", "Terminated", "describe_loss"]
 
 
 class StudyAPI(Protocol):
@@ -46,6 +45,8 @@ class StudyAPI(Protocol):
     def propose(self, n: int, trials: Optional[Sequence[Trial]] = None) -> list[dict]: ...
     def add_trial(self, config: dict, n_replicates: Optional[int] = None,
                   user_attrs: Optional[dict] = None) -> int: ...
+    def propose_trial(self, trials: Optional[Sequence[Trial]] = None, n_replicates: Optional[int] = None,
+                      max_attempts: int = 50) -> Optional[int]: ...
     def extend(self, trial: int) -> int: ...
     def summarize(self, trial: Trial) -> TrialSummary: ...
     def best_or_none(self) -> Optional[TrialSummary]: ...
@@ -66,6 +67,7 @@ class LoopOptions:
     heartbeat_interval: float = 10.0
     heartbeat_timeout: float = 120.0
     mc_dropout: int = 0
+    replicate_timeout: Optional[float] = None
 
 
 @dataclass
@@ -100,7 +102,7 @@ class OptimizeLoop:
     def __init__(self, study: StudyAPI, task: Any, task_ref: Any, executor: Executor, options: LoopOptions):
         self.study, self.task, self.task_ref, self.executor, self.opt = study, task, task_ref, executor, options
         self.storage, self.name = study.storage, study.name
-        self.worker_id = f"driver:{socket.gethostname()}:{os.getpid()}"
+        self.worker_id = driver_id()
         self._open = _Open()
         self._job_ids = itertools.count()
         self._exhausted = False   # the strategy has nothing left (finite space)
@@ -112,38 +114,62 @@ class OptimizeLoop:
         if callable(check):
             check()
         self.opt.workdir.mkdir(parents=True, exist_ok=True)
-        self.executor.start()
         t0 = time.time()
+        self._requeue_dead()
+        with terminate_as_interrupt():
+            self.executor.start()
+            try:
+                self._open_progress()
+                self._loop(t0)
+            except KeyboardInterrupt as e:
+                self._interrupt(f"{INTERRUPTED} by {'SIGTERM' if isinstance(e, Terminated) else 'user'}; re-queued")
+                raise
+            except Exception as e:  # the driver cannot go on: what runs is re-queued, not left RUNNING
+                self._interrupt(f"{INTERRUPTED}: the driver stopped ({type(e).__name__}); re-queued")
+                raise
+            finally:
+                self.executor.shutdown(cancel=True)
+                if self._bar is not None:
+                    self._bar.close()
+
+    def _loop(self, t0: float) -> None:
         last_beat = self.executor.time()
-        self.storage.requeue_stale(self.name, self.opt.heartbeat_timeout)
-        self._open_progress()
-        try:
-            while True:
-                accepting = self.opt.timeout is None or time.time() - t0 < self.opt.timeout
-                if accepting:
-                    self._fill_workers()
-                if not self._open.jobs:
-                    if not accepting or self._exhausted or self._finished():
-                        break
-                    # other drivers' RUNNING replicates: wait for them or for their heartbeat to expire
-                    if not self.storage.requeue_stale(self.name, self.opt.heartbeat_timeout):
-                        time.sleep(min(1.0, self.opt.heartbeat_timeout / 10))
-                    continue
-                # a virtual clock jumps straight to the next finish; real ones wake up for heartbeats
-                for result in self.executor.poll(timeout=None if self.executor.virtual_clock else 0.5):
-                    self._record(result)
-                now = self.executor.time()
-                if now - last_beat >= self.opt.heartbeat_interval:
-                    for (trial, index, attempt) in self._open.slots:
-                        self.storage.heartbeat(self.name, trial, index, attempt)
-                    last_beat = now
-        except KeyboardInterrupt:
-            self._interrupt()
-            raise
-        finally:
-            self.executor.shutdown(cancel=True)
-            if self._bar is not None:
-                self._bar.close()
+        while True:
+            accepting = self.opt.timeout is None or time.time() - t0 < self.opt.timeout
+            if not accepting and self._open.jobs:
+                # budget.timeout: stop on time; what runs is re-queued for a later call
+                self._interrupt(f"{INTERRUPTED}: the study's time budget of {self.opt.timeout:g} s ran out; re-queued")
+                return
+            if accepting:
+                self._fill_workers()
+            if not self._open.jobs:
+                if not accepting or self._exhausted or self._finished():
+                    return
+                # other drivers' RUNNING replicates: wait for them or for their heartbeat to expire
+                if not self._requeue_dead() and not self.storage.requeue_stale(self.name,
+                                                                                self.opt.heartbeat_timeout):
+                    time.sleep(min(1.0, self.opt.heartbeat_timeout / 10))
+                continue
+            # a virtual clock jumps straight to the next finish; real ones wake up for heartbeats
+            for result in self.executor.poll(timeout=None if self.executor.virtual_clock else 0.5):
+                self._record(result)
+            now = self.executor.time()
+            if now - last_beat >= self.opt.heartbeat_interval:
+                for (trial, index, attempt) in self._open.slots:
+                    self.storage.heartbeat(self.name, trial, index, attempt)
+                last_beat = now
+
+    def _requeue_dead(self) -> bool:
+        """Re-queue at once the RUNNING replicates of drivers on this host whose process is gone
+        (their heartbeat would take ``heartbeat_timeout`` to expire). True when any was."""
+        dead = sorted({r.worker for t in self.study.all_trials() for r in t.replicates
+                       if r.state == State.RUNNING and r.worker and driver_is_dead(r.worker)})
+        if not dead:
+            return False
+        requeued = self.storage.requeue_stale(self.name, 0.0, workers=dead)
+        if requeued:
+            logger.warning("re-queued %d replicate(s) of stopped driver(s) %s", len(requeued), ", ".join(dead))
+        return bool(requeued)
 
     def _finished(self) -> bool:
         return isinstance(next_work(self.study.all_trials(), self.study.settings, self.opt.n_trials), Done)
@@ -166,12 +192,12 @@ class OptimizeLoop:
             self.study.extend(work.trial)
             number = work.trial
         elif isinstance(work, Propose) and not self._exhausted:
-            configs = self.study.propose(1, trials)
-            if not configs:  # finite space exhausted
+            proposed = self.study.propose_trial(trials)
+            if proposed is None:  # finite space exhausted
                 logger.info("strategy has nothing left to propose; stopping at %d trials", len(trials))
                 self._exhausted = True
                 return None
-            number = self.study.add_trial(configs[0])
+            number = proposed
         else:
             return None
         return self._job_from_waiting([self.storage.get_trial(self.name, number)])
@@ -190,21 +216,24 @@ class OptimizeLoop:
             if slots:
                 return Job(job_id=f"j{next(self._job_ids)}", trial=t.number, config=dict(t.config), slots=slots,
                            task=self.task_ref, workdir=str(self.opt.workdir), mc_dropout=self.opt.mc_dropout,
-                           study=self.name, data=self.opt.data)
+                           study=self.name, data=self.opt.data, timeout=self.opt.replicate_timeout)
         return None
 
     # -- results ---------------------------------------------------------------------------------
     def _record(self, r: ReplicateResult) -> None:
         self._open.close(r.trial, r.index, r.attempt)
+        for note in r.notes:
+            logger.warning("trial %d replicate %d: %s", r.trial, r.index, note)
         reason = ""
         try:
             for step, metrics in r.reports:
                 self.storage.add_report(self.name, r.trial, r.index, r.attempt, step, metrics)
             if r.status == Outcome.OK:
-                self.storage.finish(self.name, r.trial, r.index, r.attempt, State.COMPLETE, loss=r.loss,
-                                    metrics=r.metrics, runtime=r.runtime)
+                self._finish_complete(r)
             else:
-                reason = f"worker lost: {r.error or r.status}" if r.status == Outcome.LOST else (r.error or "failed")
+                reason = {Outcome.LOST: f"worker lost: {r.error or r.status}",
+                          Outcome.CANCELLED: f"{INTERRUPTED}: {r.error or 'not run'}; re-queued"}.get(
+                    r.status, r.error or "failed")
                 self.storage.finish(self.name, r.trial, r.index, r.attempt, State.FAILED, runtime=r.runtime,
                                     error=reason)
         except StorageError as e:
@@ -216,6 +245,15 @@ class OptimizeLoop:
             return
         if trial.finished:
             self._trial_finished(trial)
+
+    def _finish_complete(self, r: ReplicateResult) -> None:
+        try:
+            self.storage.finish(self.name, r.trial, r.index, r.attempt, State.COMPLETE, loss=r.loss,
+                                metrics=r.metrics, runtime=r.runtime)
+        except (TypeError, ValueError) as e:  # metrics the storage cannot hold: keep the loss
+            logger.warning("trial %d replicate %d: dropping its metrics (%s)", r.trial, r.index, e)
+            self.storage.finish(self.name, r.trial, r.index, r.attempt, State.COMPLETE, loss=r.loss,
+                                runtime=r.runtime)
 
     def _retry(self, trial: Trial, index: int, reason: str) -> bool:
         """Re-queue a failed replicate within the retry limit; True when re-queued."""
@@ -236,7 +274,10 @@ class OptimizeLoop:
         kappa = self.study.settings.kappa
         best_txt = (f"best objective (mean + {kappa:g}·std) {best.value:.4g} (trial {best.number})" if best is not None
                     else "no completed trial yet")
-        if trial.state == State.COMPLETE:
+        if trial.state == State.COMPLETE and summary.state != State.COMPLETE:
+            logger.warning("trial %d FAILED: its aggregate objective is not finite (losses %s overflow) | %s",
+                           trial.number, ", ".join(f"{v:.3g}" for v in summary.losses), best_txt)
+        elif trial.state == State.COMPLETE:
             logger.info("trial %d: %s | %s", trial.number, describe_loss(summary), best_txt)
         else:
             logger.info("trial %d FAILED (all %d replicates) | %s", trial.number, trial.n_replicates, best_txt)
@@ -247,18 +288,19 @@ class OptimizeLoop:
         for callback in self.opt.callbacks:
             callback(self.study, summary)
 
-    def _interrupt(self) -> None:
-        """Ctrl-C: close our running attempts as interrupted and re-queue them."""
+    def _interrupt(self, reason: str) -> None:
+        """Ctrl-C, SIGTERM or the time budget: close our running attempts as interrupted
+        (``reason``) and re-queue them; interrupted attempts use up no retry."""
         for (trial, index, attempt) in list(self._open.slots):
             try:
-                self.storage.finish(self.name, trial, index, attempt, State.FAILED,
-                                    error=f"{INTERRUPTED} by user; re-queued")
+                self.storage.finish(self.name, trial, index, attempt, State.FAILED, error=reason)
                 self.storage.retry(self.name, trial, index)
             except Exception as e:  # pragma: no cover - best effort while shutting down
                 logger.debug("could not re-queue trial %d replicate %d: %s", trial, index, e)
         self._open = _Open()
         n_done = sum(1 for t in self.study.all_trials() if t.finished)
-        logger.warning("interrupted: %d finished trials are stored; running replicates were re-queued", n_done)
+        logger.warning("%s: %d finished trials are stored; running replicates were re-queued",
+                       reason.split(";")[0], n_done)
 
     # -- progress ---------------------------------------------------------------------------------
     def _open_progress(self) -> None:

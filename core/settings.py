@@ -46,6 +46,8 @@ class StudySettings:
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
             raise ValueError(f"direction must be 'minimize' or 'maximize', got {self.direction!r}")
+        if not 0 <= int(self.seed) < 2 ** 63:
+            raise ValueError(f"seed must be an integer in [0, 2**63), got {self.seed}")
         if not math.isfinite(float(self.kappa)) or self.kappa < 0:
             raise ValueError(f"kappa must be a finite number >= 0, got {self.kappa}")
         if int(self.n_replicates) < 1:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .analysis.describe import best_line
 from .optimize_loop import LoopOptions, OptimizeLoop
+from .paths import safe_component
 from .policy import Extend, next_work
 from .seeding import proposal_rng, replicate_seed
 from .settings import Direction, StudySettings
@@ -44,6 +45,7 @@ class Study:
         self.settings = StudySettings.from_stored(record.settings, direction=record.direction, seed=record.seed)
         self.strategy = make_strategy(self.settings.strategy, self.space, seed=self.seed,
                                       **self.settings.strategy_options)
+        self._private_dir: Optional[Path] = None  # per-trial files of an in-memory study
 
     # settings most callers want by name
     seed = property(lambda self: self.settings.seed)
@@ -143,20 +145,61 @@ class Study:
     # -- proposing ----------------------------------------------------------------------------
     def propose(self, n: int, trials: Optional[Sequence[Trial]] = None) -> list[dict]:
         """Up to ``n`` new configs from the strategy, with every unfinished config pending.
-        Registers nothing; the rng is keyed by the number of trials so far."""
+        Registers nothing; the rng is keyed by the number the next trial will get."""
         trials = self.all_trials() if trials is None else trials
         pending = [t.config for t in trials if not t.finished]
         return self.strategy.propose(self.observations(trials), pending, n, proposal_rng(self.seed, len(trials)))
 
+    def propose_trial(self, trials: Optional[Sequence[Trial]] = None, n_replicates: Optional[int] = None,
+                      max_attempts: int = 50) -> Optional[int]:
+        """Propose one config and reserve it as the next trial, atomically.
+
+        The proposal's rng is keyed by the trial number it is reserved under. When another
+        driver on the same storage took that number or the same config first, the trials
+        are read again and a new config is proposed (with the other one pending), so
+        concurrent drivers do not evaluate one config twice.
+
+        Returns:
+            The new trial's number, or None when the strategy has nothing left to propose.
+        """
+        trials = list(self.all_trials() if trials is None else trials)
+        configs: list[dict] = []
+        for _ in range(max(int(max_attempts), 1)):
+            configs = self.propose(1, trials)
+            if not configs:
+                return None
+            number = self._reserve(configs[0], len(trials), n_replicates)
+            if number is not None:
+                return number
+            trials = self.all_trials()
+        logger.warning("study '%s': %d proposals in a row were taken by other drivers; adding the last one",
+                       self.name, max_attempts)
+        return self.add_trial(configs[0], n_replicates)
+
+    def _reserve(self, config: dict, number: int, n_replicates: Optional[int],
+                 user_attrs: Optional[dict] = None) -> Optional[int]:
+        """``config`` as trial ``number`` if that number is free and no trial has the config;
+        when only an earlier trial has the same config (the strategy chose to repeat it, no
+        other driver raced) it is added anyway. None: another driver took the number."""
+        k = int(n_replicates or self.settings.replicates_per_new_trial)
+        seeds = [replicate_seed(self.seed, number, i) for i in range(k)]
+        if self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=True):
+            return number
+        if self.storage.n_trials(self.name) == number and \
+                self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=False):
+            return number
+        return None
+
     def add_trial(self, config: dict, n_replicates: Optional[int] = None, user_attrs: Optional[dict] = None) -> int:
         """Register ``config`` with WAITING replicates (default: as many as a new config
-        gets). Returns its trial number."""
+        gets), also when another trial has the same config. Returns its trial number."""
         k = int(n_replicates or self.settings.replicates_per_new_trial)
-        # Seeds are keyed by the trial number this driver expects; the storage assigns numbers
-        # atomically, and the seeds actually used are stored with every replicate.
-        expected = self.storage.n_trials(self.name)
-        seeds = [replicate_seed(self.seed, expected, i) for i in range(k)]
-        return self.storage.add_trial(self.name, config, seeds, user_attrs=user_attrs)
+        # seeds are keyed by the trial number: reserve that number, again if another driver took it
+        while True:
+            number = self.storage.n_trials(self.name)
+            seeds = [replicate_seed(self.seed, number, i) for i in range(k)]
+            if self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=False):
+                return number
 
     def extend(self, trial: int) -> int:
         """Queue one more replicate of trial ``trial`` (seed keyed by its number and the new
@@ -193,7 +236,13 @@ class Study:
             self.extend(work.trial)
             numbers.append(work.trial)
         if len(numbers) < n:
-            numbers += [self.add_trial(c, n_replicates) for c in self.propose(n - len(numbers), trials)]
+            base = len(trials) if not numbers else self.storage.n_trials(self.name)
+            for i, config in enumerate(self.propose(n - len(numbers), trials)):
+                number = self._reserve(config, base + i, n_replicates)
+                if number is None:  # another driver raced us: propose this one afresh
+                    number = self.propose_trial(n_replicates=n_replicates)
+                if number is not None:
+                    numbers.append(number)
         return [self.storage.get_trial(self.name, k) for k in numbers]
 
     def tell(self, trial: Trial | int, values: Any) -> TrialSummary:
@@ -233,6 +282,7 @@ class Study:
                  callbacks: Iterable[Callable[[Study, TrialSummary], None]] = (),
                  workdir: Optional[str | Path] = None, data: Optional[dict] = None,
                  heartbeat_interval: float = 10.0, heartbeat_timeout: float = 120.0,
+                 replicate_timeout: Optional[float] = None, force_workers: bool = False,
                  progress: Optional[bool] = None) -> Study:
         """Run trials until ``n_trials`` configs exist in the study and all have finished.
 
@@ -244,7 +294,8 @@ class Study:
             workers: worker count for a named executor.
             replicates_parallel: spread a config's replicates over workers (True) or run
                 them in sequence on one worker (False).
-            timeout: seconds after which no new work is started (running work finishes).
+            timeout: seconds after which the call stops: no new work is started and running
+                replicates are stopped and re-queued (a later call runs them).
             max_retries: retries of a failed or lost replicate before it counts as FAILED.
             show_progress: a progress bar (``tqdm.auto``: a widget in Jupyter). Per-trial
                 lines go to the "uqhpo" logger either way.
@@ -252,7 +303,12 @@ class Study:
             data: the task's data settings, handed to ``task.configure`` here and in every
                 worker (the same as a config file's ``data:`` section).
             heartbeat_timeout: a RUNNING replicate of another (dead) driver whose heartbeat
-                is older than this is re-queued.
+                is older than this is re-queued (one of a driver on this host whose process
+                is gone is re-queued at once).
+            replicate_timeout: seconds one training may run; a longer one is stopped and
+                FAILED "timed out after S s" (then retried within ``max_retries``).
+            force_workers: allow more local workers than CPUs (or GPUs); without it the
+                worker count is capped with a warning.
             progress: former name of ``show_progress``.
         """
         from .executors import make_executor  # noqa: PLC0415
@@ -269,7 +325,10 @@ class Study:
         task = as_task(objective, self.space)
         if data is not None:  # configured here for check(); in-process workers then skip the same data
             configure_once(task, dict(data))
-        ex = make_executor(executor, workers=workers)
+        if replicate_timeout is not None and not replicate_timeout > 0:
+            raise ValueError(f"replicate_timeout must be a positive number of seconds, got {replicate_timeout}")
+        forced = {"force": True} if force_workers and executor == "local" else {}  # only the local pool caps
+        ex = make_executor(executor, workers=workers, **forced)
         path = task_path(objective)
         if not ex.in_process and path is None:
             raise ValueError(f"executor '{ex.name}' runs tasks in other processes and needs an importable task: "
@@ -278,16 +337,20 @@ class Study:
                               replicates_parallel=replicates_parallel, max_retries=int(max_retries),
                               timeout=timeout, show_progress=show_progress, callbacks=tuple(callbacks),
                               data=None if data is None else dict(data), heartbeat_interval=heartbeat_interval,
-                              heartbeat_timeout=heartbeat_timeout, mc_dropout=self.mc_dropout)
+                              heartbeat_timeout=heartbeat_timeout, mc_dropout=self.mc_dropout,
+                              replicate_timeout=None if replicate_timeout is None else float(replicate_timeout))
         OptimizeLoop(self, task, task if ex.in_process else path, ex, options).run()
         return self
 
     def _default_workdir(self) -> Path:
         path = getattr(self.storage, "path", None)
         if path:
-            return Path(path).resolve().parent / "trials" / self.name
-        # "uqhpo-trials", not "uqhpo": a folder named like the package would shadow it for scripts in /tmp
-        return Path(tempfile.gettempdir()) / "uqhpo-trials" / f"{self.name}-{self.seed}"
+            return Path(path).resolve().parent / "trials" / safe_component(self.name)
+        if self._private_dir is None:
+            # a fresh private (0700) folder: a fixed name in the shared temp dir could be a planted symlink;
+            # "uqhpo-trials", not "uqhpo": a folder named like the package would shadow it for scripts in /tmp
+            self._private_dir = Path(tempfile.mkdtemp(prefix=f"uqhpo-trials-{safe_component(self.name)}-"))
+        return self._private_dir
 
 
 def _fmt(value: Any) -> str:

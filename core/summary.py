@@ -13,7 +13,7 @@ import numpy as np
 
 from .settings import StudySettings
 from .trial import State, Trial, TrialSummary
-from .uq import aggregate, pooled_std
+from .uq import aggregate, finite_aggregate, pooled_std
 
 
 def std_prior(trials: Sequence[Trial], settings: StudySettings) -> Optional[float]:
@@ -38,16 +38,21 @@ def summarize(trial: Trial, settings: StudySettings, prior: Optional[float] = No
     for key in sorted({k for r in done for k in r.metrics}):
         values = [r.metrics[key] for r in done if _is_number(r.metrics.get(key))]
         if values:
-            metrics[key] = float(np.mean(values))
+            with np.errstate(over="ignore", invalid="ignore"):  # huge metrics give inf, not an error
+                metrics[key] = float(np.mean(values))
+    state = trial.state
+    if state == State.COMPLETE and not finite_aggregate(agg):
+        state = State.FAILED  # losses so large that mean + kappa*std overflows: unusable, like a failure
     return TrialSummary(number=trial.number, config=dict(trial.config), value=sign * agg.objective,
                         mean=sign * agg.mean, std=agg.std, n=agg.n, losses=tuple(losses.tolist()),
-                        metrics=metrics, state=trial.state)
+                        metrics=metrics, state=state)
 
 
 def summarize_complete(trials: Sequence[Trial], settings: StudySettings) -> list[TrialSummary]:
     """Summaries of the COMPLETE trials, by number, with the shared spread prior."""
     prior = std_prior(trials, settings)
-    return [summarize(t, settings, prior) for t in trials if t.state == State.COMPLETE]
+    out = [summarize(t, settings, prior) for t in trials if t.state == State.COMPLETE]
+    return [s for s in out if s.state == State.COMPLETE]  # an overflowing aggregate counts as failed
 
 
 def best_of(summaries: Sequence[TrialSummary], settings: StudySettings) -> Optional[TrialSummary]:
@@ -60,10 +65,11 @@ def best_of(summaries: Sequence[TrialSummary], settings: StudySettings) -> Optio
 def incumbent(trials: Sequence[Trial], settings: StudySettings) -> Optional[Trial]:
     """The COMPLETE trial record with the best objective; None before any completes."""
     prior = std_prior(trials, settings)
-    done = [t for t in trials if t.state == State.COMPLETE]
-    if not done:
+    summaries = [(t, summarize(t, settings, prior)) for t in trials if t.state == State.COMPLETE]
+    usable = [(t, s) for t, s in summaries if s.state == State.COMPLETE]
+    if not usable:
         return None
-    return min(done, key=lambda t: settings.sign * summarize(t, settings, prior).value)
+    return min(usable, key=lambda pair: settings.sign * pair[1].value)[0]
 
 
 def _is_number(value: Any) -> bool:

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+import logging
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .space import Space
+
+logger = logging.getLogger("uqhpo")
 
 
 class Task:
@@ -156,34 +161,84 @@ def task_path(obj: Any) -> Optional[str]:
     return f"{mod}:{qual}"
 
 
-def normalize_result(out: Any) -> tuple[float, dict]:
-    """Task return value -> (loss, metrics). Raises ValueError for a non-finite loss."""
+def normalize_result(out: Any, dropped: Optional[list[str]] = None) -> tuple[float, dict]:
+    """Task return value -> (loss, metrics).
+
+    The loss must be a real number: a Python or numpy number, or a 0-d array/tensor. A
+    string that looks like a number, a boolean or None is refused, as is a non-finite
+    loss. Metrics are made JSON-safe (numpy scalars and 0-d arrays become numbers, arrays
+    lists); a metric the storage cannot hold is dropped with a warning naming it (logged
+    here, or appended to ``dropped`` for the caller to report, e.g. from a worker process).
+
+    Raises:
+        ValueError: no usable loss (the message says why; the replicate is FAILED).
+    """
     if isinstance(out, dict):
         if "loss" not in out:
-            raise ValueError(f"task returned a dict without 'loss' (keys: {sorted(out)})")
+            raise ValueError(f"task returned a dict without 'loss' (keys: {sorted(map(str, out))})")
         metrics = {k: v for k, v in out.items() if k != "loss"}
         loss = out["loss"]
     else:
         metrics, loss = {}, out
-    try:
-        loss = float(loss)
-    except (TypeError, ValueError):
-        raise ValueError(f"task returned a loss that is not a number: {loss!r}") from None
-    if not math.isfinite(loss):
-        raise ValueError(f"task returned a non-finite loss ({loss})")
-    return loss, _jsonable(metrics)
+    value = _as_number(loss)
+    if value is None:
+        raise ValueError(f"task returned a loss that is not a number: {_short(loss)} ({type(loss).__name__})")
+    if not math.isfinite(value):
+        raise ValueError(f"task returned a non-finite loss ({value})")
+    return value, _jsonable(metrics, dropped)
 
 
-def _jsonable(d: dict) -> dict:
-    """Metrics -> JSON-safe values (numpy scalars/arrays to Python)."""
+def _as_number(value: Any) -> Optional[float]:
+    """A real number (not bool, not str), numpy scalar or 0-d array/tensor -> float; else None."""
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if hasattr(value, "item") and tuple(getattr(value, "shape", (1,))) == ():
+        try:
+            item = value.item()
+        except Exception:  # noqa: BLE001 - a foreign object's item() may raise anything
+            return None
+        return None if isinstance(item, (bool, str)) else _as_number(item)
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _jsonable(d: dict, dropped: Optional[list[str]] = None) -> dict:
+    """Metrics -> JSON-safe values: numpy scalars and 0-d arrays to numbers, arrays to lists,
+    non-finite floats to None; a value JSON cannot hold is dropped with a warning."""
     out = {}
     for k, v in d.items():
-        if hasattr(v, "tolist"):
-            v = v.tolist()
-        elif isinstance(v, float) and not math.isfinite(v):
-            v = None
+        try:
+            if hasattr(v, "tolist"):
+                v = v.tolist()
+            v = _finite_or_none(v)
+            json.dumps(v, allow_nan=False)
+        except (TypeError, ValueError, OverflowError, RecursionError) as e:
+            note = (f"dropping metric '{k}': a {type(v).__name__} cannot be stored "
+                    f"({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+            if dropped is None:
+                logger.warning("%s", note)
+            else:
+                dropped.append(note)
+            continue
         out[str(k)] = v
     return out
+
+
+def _finite_or_none(v: Any) -> Any:
+    """NaN/inf floats (also inside lists) -> None, so the stored JSON stays standard."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, (list, tuple)):
+        return [_finite_or_none(x) for x in v]
+    if isinstance(v, dict):
+        return {str(key): _finite_or_none(x) for key, x in v.items()}
+    return v
 
 
 def default_device() -> str:

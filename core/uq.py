@@ -15,7 +15,8 @@ import numpy as np
 from .space import Space
 from .trial import Observations, State, Trial
 
-__all__ = ["Aggregate", "aggregate", "observations_from_trials", "mc_dropout_summary", "direction_sign"]
+__all__ = ["Aggregate", "aggregate", "finite_aggregate", "observations_from_trials", "mc_dropout_summary",
+           "direction_sign"]
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,49 @@ def aggregate(losses: Any, kappa: float = 1.0, std_prior: Optional[float] = None
     if k == 0:
         nan = math.nan
         return Aggregate(0, nan, nan, nan, nan, nan)
-    mean = math.fsum(x) / k
+    mean = _mean(x)
     if k == 1 and std_prior is not None and math.isfinite(std_prior) and std_prior > 0:
         std = float(std_prior)
-        return Aggregate(1, mean, std, std, mean + kappa * std, std ** 2)
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in x) / (k - 1)) if k > 1 else 0.0
+        return Aggregate(1, mean, std, std, _add(mean, kappa * std), _square(std))
+    std = _std(x, mean) if k > 1 else 0.0
     sem = std / math.sqrt(k)
     # var(std estimate) ~ std^2 / (2 (k - 1)) for normal samples
-    var = sem ** 2 + kappa ** 2 * std ** 2 / (2 * (k - 1)) if k > 1 else 0.0
-    return Aggregate(k, mean, std, sem, mean + kappa * std, float(var))
+    var = _add(_square(sem), kappa ** 2 * _square(std) / (2 * (k - 1))) if k > 1 else 0.0
+    return Aggregate(k, mean, std, sem, _add(mean, kappa * std), float(var))
+
+
+# Overflow-safe arithmetic: a diverged training may report a finite loss near 1e308, and
+# fsum/pow raise OverflowError where the aggregate should simply become inf (then the
+# trial is treated as failed, see ``summary.summarize``).
+def _mean(x: list[float]) -> float:
+    try:
+        return math.fsum(x) / len(x)
+    except OverflowError:
+        return math.fsum(v / len(x) for v in x)
+
+
+def _std(x: list[float], mean: float) -> float:
+    """Sample standard deviation (ddof=1), scaled by the largest deviation so no square overflows."""
+    dev = [v - mean for v in x]
+    scale = max(abs(d) for d in dev)
+    if scale == 0.0:
+        return 0.0
+    if not math.isfinite(scale):
+        return math.inf
+    return scale * math.sqrt(math.fsum((d / scale) ** 2 for d in dev) / (len(x) - 1))
+
+
+def _square(v: float) -> float:
+    return v * v  # float multiplication gives inf on overflow; ``v ** 2`` raises
+
+
+def _add(a: float, b: float) -> float:
+    return a + b  # inf on overflow, never an exception
+
+
+def finite_aggregate(agg: Aggregate) -> bool:
+    """True when the objective and its variance are finite numbers (a usable aggregate)."""
+    return agg.n > 0 and math.isfinite(agg.objective) and math.isfinite(agg.objective_var)
 
 
 def pooled_std(trials: Sequence[Trial]) -> Optional[float]:
@@ -79,9 +114,10 @@ def pooled_std(trials: Sequence[Trial]) -> Optional[float]:
         x = t.losses
         x = x[np.isfinite(x)]
         if x.size >= 2:
-            num += float(x.var(ddof=1)) * (x.size - 1)
+            with np.errstate(over="ignore", invalid="ignore"):  # diverged losses: inf, not a warning storm
+                num += float(x.var(ddof=1)) * (x.size - 1)
             dof += x.size - 1
-    return math.sqrt(num / dof) if dof else None
+    return math.sqrt(num / dof) if dof and math.isfinite(num) else None
 
 
 def direction_sign(direction: str) -> float:
@@ -119,7 +155,7 @@ def observations_from_trials(trials: Sequence[Trial], space: Space, kappa: float
         config = {name: t.config[name] for name in space.params if name in t.config}
         if state == State.COMPLETE:
             agg = aggregate(sign * t.losses, kappa, std_prior)
-            if agg.n == 0:  # defensive: COMPLETE always has a finite loss
+            if not finite_aggregate(agg):  # overflowing losses: treated as failed
                 failed.append(config)
                 continue
             configs.append(config)

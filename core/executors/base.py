@@ -19,6 +19,7 @@ class Outcome(str, enum.Enum):
     OK = "ok"          # finished with a finite loss
     FAILED = "failed"  # the task raised, or returned NaN/inf; ``error`` says why
     LOST = "lost"      # the worker died; the driver re-queues the replicate
+    CANCELLED = "cancelled"  # never ran (its worker was stopped); re-queued without using a retry
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Job:
         data: the task's data settings (the config's ``data:`` section); the worker
             calls ``task.configure(data)`` once per distinct value. None = the task's
             defaults (or what an in-process task object was configured with).
+        timeout: seconds one replicate may run (None: no limit); a longer one is
+            stopped and reported FAILED "timed out after S s".
     """
 
     job_id: str
@@ -58,6 +61,16 @@ class Job:
     mc_dropout: int = 0
     study: str = "study"
     data: Optional[dict] = None
+    timeout: Optional[float] = None
+
+
+class WorkerStartError(RuntimeError):
+    """Worker processes die while starting, before they can run any job: nothing can run."""
+
+
+def timed_out(seconds: float) -> str:
+    """The error of a replicate stopped by its time limit."""
+    return f"timed out after {seconds:g} s (replicate_timeout)"
 
 
 @dataclass
@@ -78,6 +91,7 @@ class ReplicateResult:
     worker: Optional[str] = None
     started: Optional[float] = None                # executor clock
     finished: Optional[float] = None
+    notes: list = field(default_factory=list)      # warnings for the driver's log (e.g. a dropped metric)
 
 
 class Executor(ABC):

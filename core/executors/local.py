@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import multiprocessing
 import os
 import time
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any, Optional, Sequence
 
-from .base import Executor, Job, Outcome, ReplicateResult
+from ._processes import cpu_count, death_reason, terminate_all
+from .base import Executor, Job, Outcome, ReplicateResult, WorkerStartError, timed_out
 from .worker import visible_gpus, worker_main
 
 log = logging.getLogger("uqhpo")
@@ -42,6 +44,9 @@ class _Worker:
     job: Optional[Job] = None
     unreported: list = field(default_factory=list)   # slots of ``job`` not yet reported
     started_job: float = 0.0
+    ready: bool = False                              # imported the parent's modules and serves jobs
+    running_index: Optional[int] = None              # slot of ``job`` now running, and since when
+    running_since: float = 0.0
 
     @property
     def name(self) -> str:
@@ -56,21 +61,26 @@ class LocalExecutor(Executor):
         gpus: GPU ids to spread over workers; ``None`` = detect (CUDA_VISIBLE_DEVICES,
             else ``nvidia-smi -L``), ``[]`` = CPU only.
         env: extra environment variables for the workers.
+        force: allow more workers than GPUs (when there are GPUs) or CPUs; without it the
+            count is capped there with a warning (``workers: 10000`` must not fork-bomb).
     """
 
     name = "local"
+    #: a worker killed after its time limit gets this long to die before the result is reported
+    KILL_GRACE_S = 1.0
 
     def __init__(self, workers: int = 2, gpus: Optional[Sequence[str | int]] = None,
-                 env: Optional[dict] = None):
+                 env: Optional[dict] = None, force: bool = False):
         if int(workers) < 1:
             raise ValueError(f"executor 'local': workers must be >= 1, got {workers}")
         self._n = int(workers)
+        self._force = bool(force)
         self._gpus = None if gpus is None else [str(g) for g in gpus]
         self._env = {str(k): str(v) for k, v in (env or {}).items()}
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._buffer: list[ReplicateResult] = []
-        self._deaths = 0                 # worker deaths since the last result (start-up crash loop guard)
+        self._early_deaths = 0           # workers in a row that died before they were ready
         self._started = False
         self._procs: list = []          # every process started, for the exit-time cleanup
         self._finalizer: Optional[Any] = None
@@ -81,11 +91,17 @@ class LocalExecutor(Executor):
             return
         if self._gpus is None:
             self._gpus = visible_gpus()
+        cap = len(self._gpus) if self._gpus else cpu_count()
+        if self._n > cap and not self._force:
+            log.warning("executor 'local': %d workers capped at %d (the number of %s); set executor.force: true "
+                        "(or optimize(force_workers=True)) to run more", self._n, cap,
+                        "GPUs" if self._gpus else "CPUs")
+            self._n = cap
         self._procs = []
         # terminate workers at interpreter exit even if nobody calls shutdown (Ctrl-C);
         # registered after multiprocessing's own exit hook, so it runs first and that
         # hook does not wait forever on idle non-daemon workers
-        self._finalizer = weakref.finalize(self, _terminate_all, self._procs)
+        self._finalizer = weakref.finalize(self, terminate_all, self._procs)
         atexit.register(self._finalizer)
         self._workers = [self._spawn(i) for i in range(self._n)]
         self._started = True
@@ -177,6 +193,7 @@ class LocalExecutor(Executor):
             raise RuntimeError("executor 'local': no free worker; call submit only when free_slots() > 0")
         w = idle[0]
         w.job, w.unreported, w.started_job = job, list(job.slots), time.time()
+        w.running_index = None
         try:
             w.conn.send(job)
         except (OSError, ValueError):  # died between polls: poll() reports the slots lost
@@ -196,15 +213,46 @@ class LocalExecutor(Executor):
         out: list[ReplicateResult] = []
         while True:
             waitables = [w.conn for w in self._workers] + [w.process.sentinel for w in self._workers]
-            ready = set(wait(waitables, timeout=max(deadline - time.monotonic(), 0.0)))
+            wake = min([deadline, *(self._expiry(w) for w in self._workers)])
+            ready = set(wait(waitables, timeout=max(min(wake, deadline) - time.monotonic(), 0.0)))
             for w in list(self._workers):
                 if w.conn in ready:
                     out.extend(self._drain(w))
                 if w.process.sentinel in ready or not w.process.is_alive():
                     out.extend(self._drain(w))
                     out.extend(self._replace(w))
+                elif self._expiry(w) <= time.monotonic():
+                    out.extend(self._drain(w))
+                    if self._expiry(w) <= time.monotonic():  # still running: stop it
+                        out.extend(self._stop_overdue(w))
             if out or time.monotonic() >= deadline:
                 return out
+
+    def _expiry(self, w: _Worker) -> float:
+        """When ``w``'s running slot passes its time limit (monotonic; inf without one)."""
+        if w.job is None or w.job.timeout is None or w.running_index is None:
+            return math.inf
+        return w.running_since + float(w.job.timeout) + self.KILL_GRACE_S
+
+    def _stop_overdue(self, w: _Worker) -> list[ReplicateResult]:
+        """Kill ``w`` (its slot ran past the time limit): that slot FAILED "timed out", the
+        job's other unreported slots CANCELLED; a new worker takes its place."""
+        job = w.job
+        assert job is not None and job.timeout is not None
+        w.process.kill()
+        w.process.join(5.0)
+        now = time.time()
+        out = [ReplicateResult(job_id=job.job_id, trial=job.trial, index=s.index, attempt=s.attempt,
+                               seed=int(s.seed), worker=w.name, started=w.started_job, finished=now,
+                               status=Outcome.FAILED if s.index == w.running_index else Outcome.CANCELLED,
+                               error=timed_out(job.timeout) if s.index == w.running_index
+                               else f"worker {w.name} was stopped (time limit of another replicate)")
+               for s in w.unreported]
+        log.warning("trial %d replicate %s %s; worker %s stopped", job.trial, w.running_index,
+                    timed_out(job.timeout), w.name)
+        w.conn.close()
+        self._workers[self._workers.index(w)] = self._spawn(w.index)
+        return out
 
     def _drain(self, w: _Worker) -> list[ReplicateResult]:
         """Read every message waiting on ``w``'s pipe."""
@@ -212,12 +260,17 @@ class LocalExecutor(Executor):
         try:
             while w.conn.poll():
                 kind, job_id, payload = w.conn.recv()
+                if kind == "ready":
+                    w.ready, self._early_deaths = True, 0
+                    continue
                 if w.job is None or job_id != w.job.job_id:
                     continue   # "done" of a job already freed
-                if kind == "result":
+                if kind == "start":
+                    w.running_index, w.running_since = int(payload), time.monotonic()
+                elif kind == "result":
                     w.unreported = [s for s in w.unreported if s.index != payload.index]
+                    w.running_index = None
                     out.append(payload)
-                    self._deaths = 0
                     if not w.unreported:   # free at once: the next job waits in the pipe
                         w.job = None
         except (EOFError, OSError):
@@ -228,8 +281,7 @@ class LocalExecutor(Executor):
         """Report ``w``'s unfinished slots as lost and start a new worker in its place."""
         w.process.join(1.0)              # the sentinel fires just before the exit code is known
         code = w.process.exitcode
-        reason = (f"worker {w.name} died with exit code {code}"
-                  + (f" (signal {-code})" if code is not None and code < 0 else ""))
+        reason = f"worker {w.name} {death_reason(code)}"
         now = time.time()
         job = w.job
         lost = [ReplicateResult(job_id=job.job_id, trial=job.trial, index=s.index, attempt=s.attempt,
@@ -239,31 +291,15 @@ class LocalExecutor(Executor):
         if job is not None and lost:
             log.warning("%s; %d replicate(s) of trial %d lost", reason, len(lost), job.trial)
         w.conn.close()
-        self._deaths += 1
-        if self._deaths > 3 * self._n:
-            raise RuntimeError(f"executor 'local': workers died {self._deaths} times in a row without a result "
-                               f"({reason}); "
-                               "if the script starts the study at import time, guard it with "
-                               "if __name__ == '__main__':")
+        # a worker that dies before it is ready failed to start (re-importing the parent's
+        # __main__ fails, or the interpreter cannot start): replacing it again and again cannot help
+        self._early_deaths = 0 if w.ready else self._early_deaths + 1
+        if self._early_deaths > 2 * self._n:
+            raise WorkerStartError(f"executor 'local': {self._early_deaths} worker processes in a row died while "
+                                   f"starting, before any job ({reason}); a script that starts the study at import "
+                                   "time must guard it with if __name__ == '__main__':")
         self._workers[self._workers.index(w)] = self._spawn(w.index)
         return lost
 
     def __repr__(self) -> str:
         return f"LocalExecutor(workers={self._n}, running={self.n_running()}, gpus={self._gpus})"
-
-
-def _terminate_all(procs: list) -> None:
-    """Last-resort cleanup at exit: no orphaned workers after Ctrl-C or an exception."""
-    for p in procs:
-        try:
-            if p.is_alive():
-                p.terminate()
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
-            pass
-    for p in procs:
-        try:
-            p.join(1.0)
-            if p.is_alive():
-                p.kill()
-        except Exception:  # noqa: BLE001
-            pass

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..seeding import derived_rng
-from .base import Executor, Job, Outcome, ReplicateResult
+from .base import Executor, Job, Outcome, ReplicateResult, timed_out
 from .worker import resolve_task, run_slot
 
 _Z95 = 1.6448536269514722   # standard-normal 95th percentile
@@ -136,6 +136,9 @@ class SimulatedExecutor(Executor):
                 result = self._result(job, slot, name, Outcome.FAILED, "injected failure")
             elif task is None:
                 result = self._result(job, slot, name, Outcome.FAILED, task_error)
+            elif job.timeout is not None and seconds > job.timeout:  # the virtual worker is stopped at the limit
+                result = self._result(job, slot, name, Outcome.FAILED, timed_out(job.timeout))
+                seconds = float(job.timeout)
             else:
                 result = run_slot(job, slot, task, device="cpu", worker=name)
             result.started, result.finished, result.runtime = t, t + seconds, seconds

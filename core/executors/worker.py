@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
+import signal
 import subprocess
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from ..task import TrialContext, as_task, normalize_result
-from .base import Job, Outcome, ReplicateResult, ReplicateSlot
+from .base import Job, Outcome, ReplicateResult, ReplicateSlot, timed_out
 
 # import path -> task object, one cache per process so a worker imports each task once
 _TASK_CACHE: dict[str, Any] = {}
@@ -86,12 +89,15 @@ def run_slot(job: Job, slot: ReplicateSlot, task: Any, *, device: str = "cpu", w
                              seed=int(slot.seed), status=Outcome.FAILED, worker=worker, started=clock())
     t0 = time.perf_counter()
     try:
-        out = task.run(dict(job.config), ctx)
+        with _time_limit(job.timeout):
+            out = task.run(dict(job.config), ctx)
+    except ReplicateTimeout:
+        result.error = timed_out(float(job.timeout or 0))
     except (Exception, SystemExit):  # a task calling sys.exit must not end the worker
         result.error = traceback.format_exc()
     else:
         try:
-            result.loss, result.metrics = normalize_result(out)
+            result.loss, result.metrics = normalize_result(out, dropped=result.notes)
             result.status = Outcome.OK
         except ValueError as e:
             result.error = str(e)
@@ -101,11 +107,39 @@ def run_slot(job: Job, slot: ReplicateSlot, task: Any, *, device: str = "cpu", w
     return result
 
 
-def run_job(job: Job, *, device: str = "cpu", worker: str = "main",
-            clock: Callable[[], float] = time.time) -> Iterator[ReplicateResult]:
+class ReplicateTimeout(BaseException):
+    """Raised inside a task by :func:`_time_limit` (a BaseException: a task's broad
+    ``except Exception`` must not swallow it)."""
+
+
+@contextmanager
+def _time_limit(seconds: Optional[float]) -> Iterator[None]:
+    """Raise :class:`ReplicateTimeout` in the block after ``seconds`` (SIGALRM; only in a
+    process's main thread, elsewhere the executor enforces the limit by stopping the worker)."""
+    usable = (seconds is not None and seconds > 0 and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise ReplicateTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds or 0))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_job(job: Job, *, device: str = "cpu", worker: str = "main", clock: Callable[[], float] = time.time,
+            on_start: Optional[Callable[[ReplicateSlot], None]] = None) -> Iterator[ReplicateResult]:
     """Run the slots of ``job`` in order, yielding each result as soon as it is known.
 
-    A task that cannot be imported fails every slot with the import error.
+    A task that cannot be imported fails every slot with the import error. ``on_start``
+    is called with each slot before it runs (a worker tells its parent, which times it).
     """
     try:
         task = resolve_task(job.task, job.data)
@@ -118,6 +152,8 @@ def run_job(job: Job, *, device: str = "cpu", worker: str = "main",
                                   worker=worker, started=now, finished=now)
         return
     for slot in job.slots:
+        if on_start is not None:
+            on_start(slot)
         yield run_slot(job, slot, task, device=device, worker=worker, clock=clock)
 
 
@@ -163,11 +199,28 @@ def _watch_parent(poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="uqhpo-parent-watch", daemon=True).start()
 
 
+def _send_result(conn: Any, job_id: str, result: ReplicateResult) -> None:
+    """Send a result; one that cannot be pickled (an odd metric) becomes a FAILED one saying why."""
+    try:
+        payload = pickle.dumps(("result", job_id, result))
+    except Exception as e:  # noqa: BLE001 - pickling may raise anything a __reduce__ raises
+        reason = f"the result could not be sent to the driver ({type(e).__name__}: {e})"
+        payload = pickle.dumps(("result", job_id, ReplicateResult(
+            job_id=result.job_id, trial=result.trial, index=result.index, attempt=result.attempt, seed=result.seed,
+            status=Outcome.FAILED, error=reason, runtime=result.runtime, worker=result.worker,
+            started=result.started, finished=result.finished)))
+    conn.send_bytes(payload)
+
+
 def worker_main(conn: Any, name: str, device: str, env: Optional[dict] = None) -> None:
     """Serve jobs received on ``conn`` until ``None`` arrives or the parent goes away.
 
-    Messages sent back, one per finished slot, then one per finished job::
+    Messages sent back: once at start-up (the task modules of the parent's ``__main__``
+    imported fine), then for each slot when it starts and when it finishes, then once
+    per finished job::
 
+        ("ready", None, pid)
+        ("start", job_id, slot index)
         ("result", job_id, ReplicateResult)
         ("done", job_id, None)
 
@@ -182,6 +235,7 @@ def worker_main(conn: Any, name: str, device: str, env: Optional[dict] = None) -
     _watch_parent()
     worker = f"{name}:{os.getpid()}"
     try:
+        conn.send(("ready", None, os.getpid()))
         while True:
             try:
                 job = conn.recv()
@@ -189,8 +243,11 @@ def worker_main(conn: Any, name: str, device: str, env: Optional[dict] = None) -
                 return
             if job is None:
                 return
-            for result in run_job(job, device=device, worker=worker):
-                conn.send(("result", job.job_id, result))
+            def started(slot: ReplicateSlot, job_id: str = job.job_id) -> None:
+                conn.send(("start", job_id, slot.index))
+
+            for result in run_job(job, device=device, worker=worker, on_start=started):
+                _send_result(conn, job.job_id, result)
             conn.send(("done", job.job_id, None))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent decides
         return

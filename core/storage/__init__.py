@@ -39,11 +39,12 @@ def _url_path(url: str, scheme: str) -> str:
     return os.path.expanduser(path)
 
 
-def get_storage(url: Union[str, os.PathLike, Storage, None] = None) -> Storage:
+def get_storage(url: Union[str, os.PathLike, Storage, None] = None, read_only: bool = False) -> Storage:
     """Open the storage a URL names.
 
     Args:
         url: see the module docstring for the accepted forms.
+        read_only: open an existing file storage without changing it (reading commands).
 
     Returns:
         A :class:`Storage`; file backends create missing parent directories.
@@ -62,11 +63,11 @@ def get_storage(url: Union[str, os.PathLike, Storage, None] = None) -> Storage:
         return InMemoryStorage()
     if text.startswith("sqlite:///"):
         from .sqlite import SQLiteStorage
-        return SQLiteStorage(_url_path(text, "sqlite"))
+        return SQLiteStorage(_url_path(text, "sqlite"), read_only=read_only)
     if text.startswith("journal:///"):
         from .journal import JournalStorage
-        return JournalStorage(_url_path(text, "journal"))
+        return JournalStorage(_url_path(text, "journal"), read_only=read_only)
     if "://" not in text and text.endswith(".jsonl"):
         from .journal import JournalStorage
-        return JournalStorage(os.path.expanduser(text))
+        return JournalStorage(os.path.expanduser(text), read_only=read_only)
     raise ValueError(f"unknown storage '{text}'; accepted: {_FORMS}")

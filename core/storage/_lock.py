@@ -33,7 +33,7 @@ def _read(path: str) -> str:
         return fh.read()
 
 
-def _process_gone(pid: int) -> bool:
+def process_gone(pid: int) -> bool:
     """True when no live process has ``pid`` here (a zombie counts as gone)."""
     try:
         os.kill(pid, 0)
@@ -46,6 +46,9 @@ def _process_gone(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+
+
+_process_gone = process_gone  # former private name
 
 
 class LinkLock:
@@ -93,7 +96,7 @@ class LinkLock:
         pid, namespace, host = int(parts[0]), int(parts[1]), parts[3]
         if host != socket.gethostname() or namespace == 0 or namespace != _pid_namespace():
             return False
-        return pid != os.getpid() and _process_gone(pid)
+        return pid != os.getpid() and process_gone(pid)
 
     def _break_if_stale(self) -> None:
         try:

@@ -91,6 +91,17 @@ class PlannedStorage(Storage):
             self._commit(AddTrial(study, number, config_json, tuple(int(s) for s in seeds), attrs_json, time.time()))
         return number
 
+    def reserve_trial(self, study: str, number: int, config: JsonInput, seeds: Sequence[int],
+                      user_attrs: Optional[JsonInput] = None, unique: bool = True) -> bool:
+        config_json, attrs_json = as_json(config), as_json(user_attrs or {})
+        with self._locked(write=True) as book:
+            trials = book.study(study).trials
+            if int(number) != len(trials) or (unique and any(t.config == config_json for t in trials)):
+                return False
+            self._commit(AddTrial(study, len(trials), config_json, tuple(int(s) for s in seeds), attrs_json,
+                                  time.time()))
+        return True
+
     def claim(self, study: str, worker: str, trial: Optional[int] = None, index: Optional[int] = None,
               now: Optional[float] = None) -> Optional[Replicate]:
         t = now_or(now)
@@ -152,10 +163,13 @@ class PlannedStorage(Storage):
             self._commit(Retry(study, int(trial), int(index), attempt + 1))
         return attempt + 1
 
-    def requeue_stale(self, study: str, timeout: float, now: Optional[float] = None) -> list[ReplicateRef]:
+    def requeue_stale(self, study: str, timeout: float, now: Optional[float] = None,
+                      workers: Optional[Sequence[str]] = None) -> list[ReplicateRef]:
         t = now_or(now)
+        only = None if workers is None else {str(w) for w in workers}
         with self._locked(write=True) as book:
-            items = book.study(study).expired(t - float(timeout))
+            data = book.study(study)
+            items = tuple(k for k in data.expired(t - float(timeout)) if only is None or data.reps[k].worker in only)
             if items:
                 self._commit(MarkStale(study, items, t))
         return [ReplicateRef(k.trial, k.index) for k in items]

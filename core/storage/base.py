@@ -13,6 +13,7 @@ passes the conformance suite :mod:`uqhpo.testing.storage`. Rules every backend k
 from __future__ import annotations
 
 import math
+import os
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any, Literal, Mapping, NamedTuple, Optional, Sequence, get_ar
 from ..trial import Replicate, State, Trial
 
 __all__ = ["Storage", "StudyRecord", "StorageError", "StudyExistsError", "ReplicateRef", "AttemptKey",
-           "Direction", "JsonObject", "JsonInput", "final_loss"]
+           "Direction", "JsonObject", "JsonInput", "final_loss", "check_file_path"]
 
 #: A JSON object as it reads back from a storage (values: what ``json`` writes).
 JsonObject = dict[str, Any]
@@ -100,6 +101,32 @@ def final_loss(state: State, loss: Optional[float]) -> Optional[float]:
     return None if value is None or math.isnan(value) else value
 
 
+def check_file_path(path: str, create: bool) -> None:
+    """Refuse a storage path that cannot be a file, with one line naming it; with
+    ``create``, make its missing parent folders.
+
+    Raises:
+        StorageError: the path is a directory, a parent is not a folder, a folder cannot be
+            created, or (without ``create``) the file does not exist.
+    """
+    if os.path.isdir(path):
+        raise StorageError(f"storage '{path}' is a directory, not a file")
+    if not create:
+        if not os.path.exists(path):
+            raise StorageError(f"storage file '{path}' not found")
+        if not os.path.isfile(path):
+            raise StorageError(f"storage '{path}' is not a regular file")
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError as e:
+        raise StorageError(f"cannot create the folder of storage '{path}': {e.strerror or e}") from None
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise StorageError(f"storage '{path}' is not a regular file")
+    if not os.access(os.path.dirname(path), os.W_OK | os.X_OK):
+        raise StorageError(f"cannot write storage '{path}': its folder is not writable")
+
+
 def now_or(now: Optional[float]) -> float:
     """``now`` as a float, or the current unix time when it is None."""
     return time.time() if now is None else float(now)
@@ -139,6 +166,21 @@ class Storage(ABC):
         ``seeds[i]`` for index i). Returns the new trial number."""
 
     @abstractmethod
+    def reserve_trial(self, study: str, number: int, config: JsonInput, seeds: Sequence[int],
+                      user_attrs: Optional[JsonInput] = None, unique: bool = True) -> bool:
+        """Atomically add trial ``number`` like :meth:`add_trial`, but only if it is the next
+        free number and (with ``unique``) no trial of the study has an equal config.
+
+        Concurrent drivers propose with a random stream keyed by the trial number they
+        expect; a reservation that fails (another driver took the number or the config)
+        tells the caller to re-read and propose again, so proposals stay unique and each
+        trial's config comes from the stream keyed by its own number.
+
+        Returns:
+            True when the trial was added, False when the number or the config was taken.
+        """
+
+    @abstractmethod
     def claim(self, study: str, worker: str, trial: Optional[int] = None, index: Optional[int] = None,
               now: Optional[float] = None) -> Optional[Replicate]:
         """Atomically move one WAITING replicate attempt to RUNNING (worker, heartbeat and
@@ -173,9 +215,12 @@ class Storage(ABC):
         attempt FAILED or went STALE. Returns the new attempt number."""
 
     @abstractmethod
-    def requeue_stale(self, study: str, timeout: float, now: Optional[float] = None) -> list[ReplicateRef]:
+    def requeue_stale(self, study: str, timeout: float, now: Optional[float] = None,
+                      workers: Optional[Sequence[str]] = None) -> list[ReplicateRef]:
         """Mark RUNNING attempts whose heartbeat is older than ``now - timeout`` STALE and
-        queue a retry of each. Returns the replicates re-queued, by (trial, index)."""
+        queue a retry of each; with ``workers``, only attempts claimed by one of them (a
+        driver known to be dead can be re-queued at once with ``timeout=0``). Returns the
+        replicates re-queued, by (trial, index)."""
 
     @abstractmethod
     def get_trials(self, study: str) -> list[Trial]:

@@ -28,7 +28,7 @@ from ._json import dumps, no_gc
 from ._lock import LinkLock
 from ._planned import PlannedStorage
 from ._replay import Book
-from .base import StorageError
+from .base import StorageError, check_file_path
 
 __all__ = ["JournalStorage", "LinkLock"]
 
@@ -43,15 +43,19 @@ class JournalStorage(PlannedStorage):
         lock_ttl: seconds after which a writer's lock is presumed dead (a lock of a dead
             process on this host is broken at once).
         fsync: ``os.fsync`` after each line (durable against power loss; slower).
+        read_only: read an existing journal without writing to it (no lock file either);
+            writes raise ``StorageError``.
     """
 
     path: str
 
-    def __init__(self, path: str | os.PathLike[str], lock_ttl: float = 30.0, fsync: bool = True):
+    def __init__(self, path: str | os.PathLike[str], lock_ttl: float = 30.0, fsync: bool = True,
+                 read_only: bool = False):
         self.path = os.path.abspath(os.fspath(path))
         self.lock_ttl = float(lock_ttl)
         self.fsync = bool(fsync)
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.read_only = bool(read_only)
+        check_file_path(self.path, create=not self.read_only)
         self._lock = threading.RLock()
         self._file_lock = LinkLock(self.path + ".lock", ttl=lock_ttl)
         self._book = Book()
@@ -65,7 +69,7 @@ class JournalStorage(PlannedStorage):
 
     # processes started with spawn get the path and replay the log themselves
     def __getstate__(self) -> dict:
-        return {"path": self.path, "lock_ttl": self.lock_ttl, "fsync": self.fsync}
+        return {"path": self.path, "lock_ttl": self.lock_ttl, "fsync": self.fsync, "read_only": self.read_only}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -76,7 +80,11 @@ class JournalStorage(PlannedStorage):
             os.close(self._fd)
             self._pid = None
         if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            flags = os.O_RDONLY if self.read_only else os.O_RDWR | os.O_APPEND | os.O_CREAT
+            try:
+                self._fd = os.open(self.path, flags, 0o644)
+            except OSError as e:
+                raise StorageError(f"cannot open storage '{self.path}': {e.strerror or e}") from None
             self._pid = os.getpid()
         return self._fd
 
@@ -94,6 +102,8 @@ class JournalStorage(PlannedStorage):
                 self._catch_up()
                 yield self._book
                 return
+            if self.read_only:
+                raise StorageError(f"storage '{self.path}' was opened read-only")
             with self._file_lock:
                 # NFS gives close-to-open consistency: a fresh open sees every line written
                 # (and fsync'ed) by the previous holder of the lock, and its true length
@@ -137,6 +147,9 @@ class JournalStorage(PlannedStorage):
                 fields = json.loads(line)
             except ValueError:
                 log.warning("journal %s: skipping an unreadable (torn) line", self.path)
+                continue
+            if not isinstance(fields, dict):
+                log.warning("journal %s: skipping a line that is not a JSON object", self.path)
                 continue
             try:
                 self._book.apply(decode(fields))

@@ -14,11 +14,22 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from ..trial import Replicate, State, Trial
 from ._json import dumps, loads, no_gc
-from .base import JsonInput, ReplicateRef, Storage, StorageError, StudyExistsError, StudyRecord, final_loss, now_or
+from .base import (
+    JsonInput,
+    ReplicateRef,
+    Storage,
+    StorageError,
+    StudyExistsError,
+    StudyRecord,
+    check_file_path,
+    final_loss,
+    now_or,
+)
 
 __all__ = ["SQLiteStorage"]
 
@@ -50,6 +61,11 @@ _FINISHED = "('COMPLETE', 'FAILED', 'STALE')"
 
 
 _STATES = {s.value: s for s in State}  # a dict lookup is several times faster than State(text)
+_UQHPO_TABLES = {"studies", "trials", "replicates", "reports"}
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 #: one row of ``SELECT {_REPLICATE_COLUMNS}``
@@ -69,14 +85,21 @@ class SQLiteStorage(Storage):
     Args:
         path: the database file (created with its parent directories).
         timeout: seconds a call waits for another process's write lock (``busy_timeout``).
+        read_only: open an existing uqhpo database without changing it (no schema, no WAL
+            switch); writes raise. Reading commands use it, so a foreign file stays as it was.
+
+    Raises:
+        StorageError: the path is a directory, cannot be created, is not an SQLite file,
+            or is another program's database (uqhpo never adds its tables to one).
     """
 
     path: str
 
-    def __init__(self, path: str | os.PathLike[str], timeout: float = 30.0):
+    def __init__(self, path: str | os.PathLike[str], timeout: float = 30.0, read_only: bool = False):
         self.path = os.path.abspath(os.fspath(path))
         self.timeout = float(timeout)
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.read_only = bool(read_only)
+        check_file_path(self.path, create=not self.read_only)
         self._lock = threading.RLock()
         self._conn: Optional[sqlite3.Connection] = None
         self._pid: Optional[int] = None
@@ -87,28 +110,49 @@ class SQLiteStorage(Storage):
 
     # processes started with spawn open their own connection
     def __getstate__(self) -> dict:
-        return {"path": self.path, "timeout": self.timeout}
+        return {"path": self.path, "timeout": self.timeout, "read_only": self.read_only}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)  # type: ignore[misc]
 
     def _connection(self) -> sqlite3.Connection:
         if self._pid != os.getpid():  # never use a connection inherited through fork
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable against crashes of the process
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _SCHEMA.split(";\n"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                conn = self._open()
+            except sqlite3.DatabaseError as e:
+                raise StorageError(f"cannot open storage '{self.path}': {e}") from None
             self._conn, self._pid = conn, os.getpid()
         return self._conn  # type: ignore[return-value]
+
+    def _open(self) -> sqlite3.Connection:
+        """A new connection; a writable one creates the schema (refusing a foreign database)."""
+        if self.read_only:
+            uri = f"{Path(self.path).as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            if _tables(conn) < _UQHPO_TABLES:
+                conn.close()
+                raise StorageError(f"'{self.path}' is not a uqhpo storage (no uqhpo tables)")
+            return conn
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        tables = _tables(conn)  # also fails on a file that is not a database, before anything is written
+        if tables and not _UQHPO_TABLES <= tables:
+            conn.close()
+            raise StorageError(f"'{self.path}' is an SQLite database of another program (tables: "
+                               f"{', '.join(sorted(tables)[:5])}); uqhpo will not add its tables to it")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable against crashes of the process
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return conn
 
     def close(self) -> None:
         with self._lock:
@@ -190,6 +234,30 @@ class SQLiteStorage(Storage):
                              "VALUES (?, ?, ?, 0, ?, 'WAITING', NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL)",
                              [(study, number, i, int(s)) for i, s in enumerate(seeds)])
         return number
+
+    def reserve_trial(self, study: str, number: int, config: JsonInput, seeds: Sequence[int],
+                      user_attrs: Optional[JsonInput] = None, unique: bool = True) -> bool:
+        config_text, attrs_text = dumps(config), dumps(user_attrs or {})
+        config_json = loads(config_text)
+        with self._write() as conn:
+            self._check_study(conn, study)
+            (count,) = conn.execute("SELECT COUNT(*) FROM trials WHERE study = ?", (study,)).fetchone()
+            if int(number) != count:
+                return False
+            # the same serialiser wrote every stored config: equal text is the fast path, a
+            # parsed comparison catches configs written with another key order
+            if unique and (conn.execute("SELECT 1 FROM trials WHERE study = ? AND config = ? LIMIT 1",
+                                        (study, config_text)).fetchone() is not None
+                           or any(loads(text) == config_json for (text,) in conn.execute(
+                               "SELECT config FROM trials WHERE study = ? AND config != ?", (study, config_text))
+                                  if text.startswith("{"))):
+                return False
+            conn.execute("INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?)",
+                         (study, count, config_text, len(seeds), time.time(), attrs_text))
+            conn.executemany(f"INSERT INTO replicates (study, {_REPLICATE_COLUMNS}) "
+                             "VALUES (?, ?, ?, 0, ?, 'WAITING', NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL)",
+                             [(study, count, i, int(s)) for i, s in enumerate(seeds)])
+        return True
 
     def claim(self, study: str, worker: str, trial: Optional[int] = None, index: Optional[int] = None,
               now: Optional[float] = None) -> Optional[Replicate]:
@@ -284,14 +352,16 @@ class SQLiteStorage(Storage):
             self._add_attempt(conn, study, int(trial), int(index), attempt + 1, seed)
         return attempt + 1
 
-    def requeue_stale(self, study: str, timeout: float, now: Optional[float] = None) -> list[ReplicateRef]:
+    def requeue_stale(self, study: str, timeout: float, now: Optional[float] = None,
+                      workers: Optional[Sequence[str]] = None) -> list[ReplicateRef]:
         t = now_or(now)
+        only = None if workers is None else {str(w) for w in workers}
         with self._write() as conn:
             self._check_study(conn, study)
-            rows = conn.execute("SELECT trial, idx, attempt, seed FROM replicates "
-                                "WHERE study = ? AND state = 'RUNNING' "
-                                "AND (heartbeat IS NULL OR heartbeat < ?) ORDER BY trial, idx",
-                                (study, t - float(timeout))).fetchall()
+            rows = [(trial, index, attempt, seed) for trial, index, attempt, seed, worker in conn.execute(
+                "SELECT trial, idx, attempt, seed, worker FROM replicates WHERE study = ? AND state = 'RUNNING' "
+                "AND (heartbeat IS NULL OR heartbeat < ?) ORDER BY trial, idx", (study, t - float(timeout)))
+                if only is None or worker in only]
             for trial, index, attempt, seed in rows:
                 conn.execute("UPDATE replicates SET state = 'STALE', finished = ? "
                              "WHERE study = ? AND trial = ? AND idx = ? AND attempt = ?",

@@ -61,7 +61,8 @@ class GPStrategy(ModelBasedStrategy):
             raise ValueError(f"strategy 'gp': beta must be a number >= 0, got {beta!r}") from None
         if not self.beta >= 0:
             raise ValueError(f"strategy 'gp': beta must be a number >= 0, got {beta!r}")
-        self.n_candidates = None if n_candidates is None else int_option("gp", "n_candidates", n_candidates, 1)
+        self.n_candidates = None if n_candidates is None else int_option("gp", "n_candidates", n_candidates, 1,
+                                                                                     maximum=1_000_000)
         self.n_restarts = int_option("gp", "n_restarts", n_restarts, 1)
         if incumbent not in _INCUMBENTS:
             raise ValueError(f"strategy 'gp': incumbent must be one of {', '.join(_INCUMBENTS)}, got {incumbent!r}")

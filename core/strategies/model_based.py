@@ -39,7 +39,8 @@ class ModelBasedStrategy(Strategy):
                  **options: Any):
         from ..design import DESIGN_METHODS
         super().__init__(space, **options)
-        self.n_initial = 2 * (space.dim + 1) if n_initial is None else int_option(self.name, "n_initial", n_initial, 0)
+        self.n_initial = 2 * (space.dim + 1) if n_initial is None else int_option(self.name, "n_initial", n_initial, 0,
+                                                                                    maximum=MAX_INITIAL)
         if design not in DESIGN_METHODS:
             raise ValueError(f"strategy '{self.name}': design '{design}' is unknown; "
                              f"choose one of {', '.join(DESIGN_METHODS)}")
@@ -82,7 +83,11 @@ class ModelBasedStrategy(Strategy):
         ``[]`` when there is no usable model (the caller falls back to random)."""
 
 
-def int_option(strategy: str, option: str, value: Any, minimum: int) -> int:
+#: the largest initial design a strategy builds (``n_initial: 1e9`` would allocate tens of GiB)
+MAX_INITIAL = 100_000
+
+
+def int_option(strategy: str, option: str, value: Any, minimum: int, maximum: Optional[int] = None) -> int:
     """Validate an integer strategy option (one-line error naming strategy and option)."""
     try:
         v = int(value)
@@ -90,4 +95,6 @@ def int_option(strategy: str, option: str, value: Any, minimum: int) -> int:
         raise ValueError(f"strategy '{strategy}': {option} must be an integer, got {value!r}") from None
     if v != value or v < minimum:
         raise ValueError(f"strategy '{strategy}': {option} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"strategy '{strategy}': {option} must be at most {maximum}, got {value!r}")
     return v

@@ -64,7 +64,7 @@ class RBFStrategy(ModelBasedStrategy):
         super().__init__(space, n_initial=n_initial, design=design, seed=seed, **options)
         d = max(space.dim, 1)
         self.n_candidates = (min(100 * d, 5000) if n_candidates is None
-                             else int_option("rbf", "n_candidates", n_candidates, 1))
+                             else int_option("rbf", "n_candidates", n_candidates, 1, maximum=1_000_000))
         self.weights = tuple(float(w) for w in (DEFAULT_WEIGHTS if weights is None else weights))
         if not self.weights or any(not 0.0 <= w <= 1.0 for w in self.weights):
             raise ValueError(f"strategy 'rbf': weights must be a non-empty list of numbers in [0, 1], got {weights}")

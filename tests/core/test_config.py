@@ -54,6 +54,8 @@ MALFORMED = {
     "bad strategy option": (replace("{name: random}", "{name: grid, levelz: 3}"), ["strategy", "levelz"]),
     "unknown executor": (replace("name: serial", "name: seriel"), ["executor.name", "did you mean 'serial'"]),
     "zero workers": (replace("workers: 1", "workers: 0"), ["executor.workers", "greater than or equal to 1"]),
+    "scheduler address without dask": (replace("name: serial", "name: local, address: 'tcp://h:8786'"),
+                                       ["executor: address and scheduler_file need name: dask"]),
     "task module missing": (replace("uqhpo.testing.tasks:quadratic", "uqhpo.nope:task"),
                             ["task", "uqhpo.nope:task", "cannot import"]),
     "task attribute missing": (replace("tasks:quadratic", "tasks:quadratik"), ["task", "quadratik"]),

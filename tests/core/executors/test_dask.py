@@ -53,3 +53,16 @@ def test_killed_worker_loses_nothing(tmp_path, cluster):
     for r in lost:   # the retry kept the seed
         retry = [a for a in attempts if (a.trial, a.index) == (r.trial, r.index) and a.attempt == r.attempt + 1]
         assert retry and retry[0].seed == r.seed and retry[0].state.value == "COMPLETE"
+
+
+def test_a_config_with_a_scheduler_address_runs_through_the_cli(cluster, tmp_path, monkeypatch):
+    from uqhpo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(
+        "task: uqhpo.testing.tasks:quadratic\nstrategy: {name: rbf, n_initial: 3}\nbudget: {trials: 4}\n"
+        f"uq: {{replicates: 2}}\nexecutor: {{name: dask, address: '{cluster.scheduler_address}'}}\n"
+        "storage: study.db\nstudy: viaconfig\nseed: 2\n")
+    assert main(["run", "s.yaml"]) == 0
+    trials = uqhpo.load_study("sqlite:///study.db", "viaconfig").all_trials()
+    assert len(trials) == 4 and all(len(t.losses) == 2 for t in trials)

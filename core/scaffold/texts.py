@@ -77,7 +77,7 @@ python -m pytest $name/tests          # your data loads, a short training runs
 uqhpo run $name/configs/quick.yaml     # the study; after Ctrl-C: uqhpo resume $name/configs/quick.yaml
 uqhpo status runs/$study/study.db      # counts, best so far
 uqhpo best runs/$study/study.db        # best hyperparameters, loss mean ± std
-uqhpo plot runs/$study/study.db        # convergence plot (PNG)
+uqhpo plot runs/$study/study.db        # convergence plot (PNG and PDF)
 ```
 
 Run these from the folder that holds `$name/`: uqhpo imports the task `$name:task` from there.

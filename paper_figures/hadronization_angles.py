@@ -1,8 +1,9 @@
-"""Figure: true vs GAN-generated decay angles of the best hadronization trial.
+"""Figure: true vs GAN-generated theta* per perturbative class, best hadronization trial.
 
 Reads a stored study (default: the quick config's storage) and the per-replicate
-histograms its best trial saved; draws true and generated phi*, theta* with the band
-of the replicate spread, and the Wasserstein distance of each replicate. Only when no
+histograms its best trial saved; draws true and generated theta* in each perturbative
+class with the band of the replicate spread, the condition-blind baseline, and each
+replicate's test loss against the baseline and floor. Only when no
 saved histograms are found does it retrain the best config, once per stored replicate
 seed (cheap for the quick config; pass --no-retrain to refuse).
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import uqhpo  # noqa: PLC0415
-    from uqhpo.apps.hadronization.figures import plot_angles, trial_histogram_paths  # noqa: PLC0415
+    from uqhpo.apps.hadronization.figures import plot_theta_per_class, trial_histogram_paths  # noqa: PLC0415
 
     cfg = _read_yaml(args.config)
     study_cfg = cfg.get("study")
@@ -78,11 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         data = (user.get("config") or user).get("data") or cfg.get("data") or {}
         paths = _retrain(study, trial, data, output / "figure_retrain")
     config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.config.items())
-    out = plot_angles(paths, args.out, title=f"{study.name}: best trial {best.number} "
-                                             f"(W1 {best.mean:.4f} ± {best.std:.4f})\n{config}")
-    baseline = best.metrics.get("baseline_w1", float("nan"))
-    print(f"best trial {best.number}: W1 = {best.mean:.4f} ± {best.std:.4f} over {best.n} replicates "
-          f"(isotropic baseline {baseline:.4f}); figure: {out}")
+    m = best.metrics
+    out = plot_theta_per_class(paths, args.out, title=f"{study.name}: best trial {best.number} (validation loss "
+                                                      f"{best.mean:.4f} ± {best.std:.4f})\n{config}")
+    print(f"best trial {best.number}: validation loss {best.mean:.4f} ± {best.std:.4f}, test loss "
+          f"{m.get('test_loss', float('nan')):.4f} over {best.n} replicates (baseline "
+          f"{m.get('baseline_test_loss', float('nan')):.4f}, floor {m.get('floor_test_loss', float('nan')):.4f}); "
+          f"figure: {out}")
     return 0
 
 

@@ -8,8 +8,8 @@ smearing, isotropic decay otherwise, boost to the lab. Everything is vectorised.
 On disk (HDF5, one row per cluster, four-vectors ``(E, px, py, pz)`` in GeV):
 ``/cluster (N, 4)``, ``/q1 (N, 5)``, ``/q2 (N, 5)`` (pid + four-vector),
 ``/pert (N, 2)`` (perturbative flag of q1, q2), ``/h1 (N, 5)``, ``/h2 (N, 5)``.
-h1 is the hadron that holds q1. The public text samples are read too (see
-:func:`read_text`). Run ``python -m uqhpo.apps.hadronization.data --out FILE``.
+h1 is the hadron that holds q1; quark rows with pid 88 are placeholders (no quark
+record). The public text formats are read by ``formats.py``. Run ``python -m uqhpo.apps.hadronization.data --out FILE``.
 """
 from __future__ import annotations
 
@@ -24,16 +24,27 @@ import numpy as np
 
 from . import physics as ph
 
-GENERATOR_VERSION = "1"
+GENERATOR_NAME = "uqhpo.apps.hadronization.data"
+GENERATOR_VERSION = "2"
 KEYS = {"cluster": 4, "q1": 5, "q2": 5, "pert": 2, "h1": 5, "h2": 5}
+#: Named generator parameters, each calibrated to a number measured on a public Herwig 7
+#: cluster sample (e+e- at 91.2 GeV, hep-lbdl/hadml ``AllClusters`` files); see datasets/README.md.
 DEFAULTS: dict[str, Any] = {
-    "p_perturbative": 0.4,   # per quark
-    "p_leading": 0.23,       # leading clusters carry a large share of the beam energy
-    "p_pipm_neutral": 0.79,  # neutral clusters: pi+ pi- (else pi0 pi0)
-    "smearing": 0.78,        # cos(theta_s) = 1 + smearing * ln U for perturbative quarks
+    "aligned_fraction": 0.35,     # share of clusters whose decay follows a quark (Herwig: ~0.35)
+    "quark_flight_a": 1.84,       # cos(q1, flight) ~ 1 + a c^2 in the cluster frame: E|c| = 0.595 (Herwig)
+    "cluster_mass_min": 0.657,    # lowest cluster mass, ~2 m_q (Herwig sample starts at 0.657 GeV)
+    "cluster_mass_max": 3.8,      # highest two-body cluster mass (GeV; shape Beta(2.1, 1.9), not calibrated)
+    "p_soft_median": 5.52,        # log-normal median of non-leading |p| -> median |p| 7.5 GeV (Herwig)
+    "p_leading": 0.23,            # leading clusters carry a large share of the beam energy
+    "p_pipm_neutral": 0.79,       # neutral clusters: pi+ pi- (else pi0 pi0)
+    "smearing": 0.78,             # cos(theta_s) = 1 + smearing * ln U (Herwig's rule and default)
 }
 _log = logging.getLogger("uqhpo")
 
+
+def p_perturbative(aligned_fraction: float) -> float:
+    """Per-quark probability of being perturbative so that ``1 - (1 - p)^2 = aligned_fraction``."""
+    return 1.0 - float(np.sqrt(1.0 - aligned_fraction))
 
 
 def _pion_pid(charge3: np.ndarray) -> np.ndarray:
@@ -82,11 +93,14 @@ def generate(n: int, seed: int = 0, smearing: float = DEFAULTS["smearing"], **op
     Args:
         n: number of clusters; seed: seeds the one numpy Generator used.
         smearing: spread of hadrons around perturbative quarks (0.78 nominal).
-        options: override ``p_perturbative``, ``p_leading``, ``p_pipm_neutral``.
+        options: override any other key of :data:`DEFAULTS`.
 
     Returns:
         dict of arrays with the shapes of :data:`KEYS`.
     """
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"generate: unknown parameter '{unknown[0]}'; known: {', '.join(DEFAULTS)}")
     p = {**DEFAULTS, **options, "smearing": smearing}
     rng = np.random.default_rng(seed)
     q1_pid = rng.choice([2, 1], n)          # q1 is the quark (u, d), q2 the antiquark
@@ -100,26 +114,22 @@ def generate(n: int, seed: int = 0, smearing: float = DEFAULTS["smearing"], **op
     m1 = np.where(h1_pid == ph.PI_ZERO, ph.M_PI_ZERO, ph.M_PI_CHARGED)
     m2 = np.where(h2_pid == ph.PI_ZERO, ph.M_PI_ZERO, ph.M_PI_CHARGED)
 
-    M = 0.27 + 3.53 * rng.beta(2.1, 1.9, n)
-    low = M <= (m1 + m2) * (1 + 1e-9)   # redraw below the two-pion threshold
-    while low.any():
-        M[low] = 0.27 + 3.53 * rng.beta(2.1, 1.9, int(low.sum()))
-        low = M <= (m1 + m2) * (1 + 1e-9)
-
+    # M >= 2 m_q: both constituents stay on shell, no mass is lowered
+    M = p["cluster_mass_min"] + (p["cluster_mass_max"] - p["cluster_mass_min"]) * rng.beta(2.1, 1.9, n)
     leading = rng.random(n) < p["p_leading"]
     p_lab = np.where(leading, rng.uniform(30.0, 45.5, n),
-                     np.clip(np.exp(rng.normal(np.log(4.0), 0.8, n)), 0.5, 30.0))
+                     np.clip(np.exp(rng.normal(np.log(p["p_soft_median"]), 0.8, n)), 0.5, 30.0))
     flight = ph.unit_vectors(ph.sample_one_plus_cos2(rng, n), rng.uniform(-np.pi, np.pi, n))
     cluster = ph.four_vectors(flight, p_lab, M)
     beta = ph.velocity(cluster)
 
-    # constituents back-to-back; below 2 * 0.325 GeV the mass is lowered to keep q1+q2 = cluster
-    m_q = np.minimum(ph.M_CONSTITUENT, 0.4 * M)
-    q_dir = ph.isotropic(rng, n)
+    # constituents back-to-back in the cluster frame, q1 correlated with the flight direction
+    m_q = np.full(n, ph.M_CONSTITUENT)
+    q_dir = ph.smear_around(flight, ph.sample_one_plus_a_cos2(rng, n, p["quark_flight_a"]), rng)
     p_q = np.sqrt(M ** 2 / 4 - m_q ** 2)
     q1 = ph.boost(ph.four_vectors(q_dir, p_q, m_q), beta)
     q2 = ph.boost(ph.four_vectors(-q_dir, p_q, m_q), beta)
-    pert = (rng.random((n, 2)) < p["p_perturbative"]).astype(np.int8)
+    pert = (rng.random((n, 2)) < p_perturbative(p["aligned_fraction"])).astype(np.int8)
 
     h1, h2 = decay(cluster, q1, pert, m1, m2, p["smearing"], rng)
     return {"cluster": cluster, "q1": np.column_stack([q1_pid, q1]), "q2": np.column_stack([q2_pid, q2]),
@@ -163,8 +173,9 @@ def generate_file(path: str | os.PathLike, n: int = 500_000, seed: int = 0,
                   smearing: float = DEFAULTS["smearing"]) -> Path:
     """Generate ``n`` clusters and write them to ``path`` with their parameters as attributes."""
     arrays = generate(n, seed=seed, smearing=smearing)
-    attrs = {"generator": "uqhpo.apps.hadronization.data", "generator_version": GENERATOR_VERSION,
+    attrs = {"generator": GENERATOR_NAME, "generator_version": GENERATOR_VERSION,
              "n_clusters": int(n), "seed": int(seed), **{k: float(v) for k, v in DEFAULTS.items()},
+             "p_perturbative": p_perturbative(DEFAULTS["aligned_fraction"]),
              "smearing": float(smearing), "sqrt_s": 91.2, "layout": "E,px,py,pz in GeV; pid first"}
     return write_h5(path, arrays, attrs)
 
@@ -178,7 +189,8 @@ def ensure_file(path: str | os.PathLike, n: int, seed: int, smearing: float) -> 
     return path
 
 
-def _check(arrays: dict, source: str) -> dict:
+def check_arrays(arrays: dict, source: str) -> dict:
+    """Validate shapes, lengths and finiteness; one-line ``ValueError`` naming ``source`` and the key."""
     if len({len(a) for a in arrays.values()}) != 1:
         raise ValueError(f"{source}: datasets have different lengths {({k: len(a) for k, a in arrays.items()})}")
     for key, width in KEYS.items():
@@ -192,79 +204,69 @@ def _check(arrays: dict, source: str) -> dict:
     return arrays
 
 
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+def _existing_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"hadronization data file not found: {path}")
+    if path.is_dir():
+        raise ValueError(f"data.path: '{path}' is a directory, not a data file")
+    return path
+
+
 def read_h5(path: str | os.PathLike) -> dict:
-    """Read the HDF5 layout -> dict of arrays (validated)."""
+    """Read the HDF5 layout -> dict of arrays (validated).
+
+    A corrupt or truncated file, a missing or unreadable dataset, a wrong shape or NaNs
+    raise a one-line ``ValueError`` naming the file and the dataset.
+    """
     import h5py  # noqa: PLC0415
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"hadronization data file not found: {path}")
-    with h5py.File(path, "r") as f:
-        missing = [k for k in KEYS if k not in f]
-        if missing:
-            raise ValueError(f"{path}: missing dataset '/{missing[0]}' (need {', '.join('/' + k for k in KEYS)})")
-        arrays = {k: np.asarray(f[k][...], dtype=np.float64) for k in KEYS}
-    return _check(arrays, str(path))
-
-
-def read_text(path: str | os.PathLike) -> dict:
-    """Read the public text format.
-
-    One event per line; clusters separated by ``|``; a cluster is ``q1;q2;cluster;h1;h2``
-    and each object ``pid,E,px,py,pz``. Clusters holding an object with pid 88 are
-    placeholders and are skipped. The text format has no perturbative flags (set to 0).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"hadronization data file not found: {path}")
-    rows = []
-    with open(path) as f:
-        for line_no, line in enumerate(f, 1):
-            for chunk in line.strip().split("|"):
-                if not chunk.strip():
-                    continue
-                objects = [o for o in chunk.strip().strip(";").split(";")]
-                values = [v for o in objects for v in o.split(",")]
-                if len(objects) != 5 or len(values) != 25:
-                    raise ValueError(f"{path}:{line_no}: a cluster needs 5 objects 'pid,E,px,py,pz' "
-                                     f"separated by ';', got {chunk.strip()[:60]!r}")
+    path = _existing_file(path)
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in KEYS if not isinstance(f.get(k), h5py.Dataset)]
+            if missing:
+                raise ValueError(f"{path}: missing dataset '/{missing[0]}' (need {', '.join('/' + k for k in KEYS)})")
+            arrays = {}
+            for key in KEYS:
                 try:
-                    row = np.array(values, dtype=float)
-                except ValueError:
-                    raise ValueError(f"{path}:{line_no}: non-numeric value in {chunk.strip()[:60]!r}") from None
-                if np.any(row[::5] == ph.PLACEHOLDER_PID):
-                    continue
-                rows.append(row)
-    if not rows:
-        raise ValueError(f"{path}: no clusters found")
-    table = np.array(rows).reshape(-1, 5, 5)
-    arrays = {"q1": table[:, 0], "q2": table[:, 1], "cluster": table[:, 2, 1:],
-              "pert": np.zeros((len(table), 2)), "h1": table[:, 3], "h2": table[:, 4]}
-    return _check(arrays, str(path))
+                    arrays[key] = np.asarray(f[key][...], dtype=np.float64)
+                except (OSError, TypeError, ValueError) as e:
+                    raise ValueError(f"{path}: dataset '/{key}' cannot be read ({_first_line(e)})") from None
+    except OSError as e:
+        raise ValueError(f"{path}: not a readable HDF5 file ({_first_line(e)})") from None
+    return check_arrays(arrays, str(path))
 
 
-def write_text(path: str | os.PathLike, arrays: dict, clusters_per_event: int = 3,
-               placeholder_every: int = 0) -> Path:
-    """Write ``arrays`` in the public text format (a placeholder after every k clusters)."""
-    lines, n = [], len(arrays["cluster"])
-    fmt = lambda v: ",".join(f"{x:.10g}" for x in v)  # noqa: E731
-    for start in range(0, n, clusters_per_event):
-        chunks = []
-        for i in range(start, min(n, start + clusters_per_event)):
-            cl = np.concatenate([[ph.CLUSTER_PID], arrays["cluster"][i]])
-            chunks.append(";".join(fmt(v) for v in (arrays["q1"][i], arrays["q2"][i], cl,
-                                                    arrays["h1"][i], arrays["h2"][i])))
-            if placeholder_every and (i + 1) % placeholder_every == 0:
-                chunks.append(";".join(["88,0,0,0,0"] * 5))
-        lines.append("|".join(chunks))
-    Path(path).write_text("\n".join(lines) + "\n")
-    return Path(path)
+def file_attrs(path: str | os.PathLike) -> dict:
+    """The attributes of an HDF5 file written by :func:`generate_file` (``{}`` for other files)."""
+    import h5py  # noqa: PLC0415
+
+    if Path(path).suffix.lower() not in (".h5", ".hdf5"):
+        return {}
+    try:
+        with h5py.File(path, "r") as f:
+            return {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+    except OSError:
+        return {}
+
+
+def is_synthetic(attrs: dict) -> bool:
+    """Whether ``attrs`` come from this generator's current version (then re-decays are exact)."""
+    return attrs.get("generator") == GENERATOR_NAME and str(attrs.get("generator_version")) == GENERATOR_VERSION
 
 
 def load_clusters(path: str | os.PathLike) -> dict:
-    """HDF5 (``.h5``/``.hdf5``) or the text format (anything else) -> dict of arrays."""
-    suffix = Path(path).suffix.lower()
-    return read_h5(path) if suffix in (".h5", ".hdf5") else read_text(path)
+    """HDF5 (``.h5``/``.hdf5``) or a public text format (anything else, see ``formats.py``)."""
+    from .formats import read_text  # noqa: PLC0415
+
+    path = _existing_file(path)
+    return read_h5(path) if path.suffix.lower() in (".h5", ".hdf5") else read_text(path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -74,7 +74,7 @@ class TrainResult:
     generator: Generator
     best_score: float
     best_epoch: int
-    history: list = field(default_factory=list)   # [{"epoch", "w1", "d_loss", "g_loss"}]
+    history: list = field(default_factory=list)   # [{"epoch", "val_loss", "d_loss", "g_loss"}]
     resumed_from: Optional[int] = None            # checkpointed epoch this run continued after
 
 
@@ -159,5 +159,5 @@ def train_gan(config: dict, cond: np.ndarray, target: np.ndarray, *, ctx: Any,
     result = fit(ctx, models={"generator": gen, "discriminator": disc},
                  optimizers={"generator": opt_g, "discriminator": opt_d}, train_epoch=train_epoch,
                  evaluate=lambda epoch: evaluate(gen, epoch), epochs=int(config["epochs"]), eval_every=eval_every,
-                 metric="w1", generators={"batch_order": order_rng}, evaluate_before=True)
+                 metric="val_loss", generators={"batch_order": order_rng}, evaluate_before=True)
     return TrainResult(gen, result.best_score, result.best_epoch, result.history, result.resumed_from)

@@ -10,7 +10,7 @@ import numpy as np
 # PDG particle ids and masses (GeV)
 PI_PLUS, PI_MINUS, PI_ZERO = 211, -211, 111
 CLUSTER_PID = 81          # Herwig's id of a cluster
-PLACEHOLDER_PID = 88      # marks a placeholder cluster in the public text samples
+PLACEHOLDER_PID = 88      # placeholder records (quarks of fission products) in the public text samples
 M_PI_CHARGED = 0.13957039
 M_PI_ZERO = 0.1349768
 M_CONSTITUENT = 0.325     # light constituent-quark mass (u, d)
@@ -100,14 +100,32 @@ def sample_smearing_cos(rng: np.random.Generator, n: int, smearing: float) -> np
     return out
 
 
-def sample_one_plus_cos2(rng: np.random.Generator, n: int) -> np.ndarray:
-    """cos(theta) with density proportional to 1 + cos^2(theta) on [-1, 1] -> ``(n,)``.
+def sample_one_plus_a_cos2(rng: np.random.Generator, n: int, a: float) -> np.ndarray:
+    """cos(theta) with density proportional to 1 + a cos^2(theta) on [-1, 1] -> ``(n,)``.
 
-    Inverts the CDF: c^3 + 3c - (8u - 4) = 0 has exactly one real root (Cardano).
+    ``a > 0`` gives a U shape (E|c| = (1/2 + a/4) / (1 + a/3)); ``a = 0`` is isotropic.
+    Inverts the CDF: c^3 + (3/a) c + (3/a + 1)(1 - 2u) = 0 has exactly one real root
+    for ``a > 0`` (Cardano).
     """
-    q = 8.0 * rng.uniform(0.0, 1.0, n) - 4.0
-    s = np.sqrt(q ** 2 / 4.0 + 1.0)
-    return np.cbrt(q / 2.0 + s) + np.cbrt(q / 2.0 - s)
+    u = rng.uniform(0.0, 1.0, n)
+    if a <= 0:
+        return 2.0 * u - 1.0
+    p = 3.0 / a
+    q = (p + 1.0) * (1.0 - 2.0 * u)
+    s = np.sqrt(q ** 2 / 4.0 + p ** 3 / 27.0)
+    return np.clip(np.cbrt(-q / 2.0 + s) + np.cbrt(-q / 2.0 - s), -1.0, 1.0)
+
+
+def sample_one_plus_cos2(rng: np.random.Generator, n: int) -> np.ndarray:
+    """cos(theta) with density proportional to 1 + cos^2(theta) on [-1, 1] -> ``(n,)``."""
+    return sample_one_plus_a_cos2(rng, n, 1.0)
+
+
+def helicity_frame(beta: np.ndarray) -> np.ndarray:
+    """Frames ``(n, 3, 3)`` with z along the cluster's flight direction ``beta`` ``(n, 3)``
+    and x in the plane of z and the beam (lab z) axis."""
+    beam = np.broadcast_to([0.0, 0.0, 1.0], beta.shape)
+    return orthonormal_frame(beta, reference=beam)
 
 
 def boost(p: np.ndarray, beta: np.ndarray) -> np.ndarray:

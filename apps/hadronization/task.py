@@ -1,16 +1,17 @@
-"""The hadronization task: train a conditional GAN, score it by the Wasserstein distance.
+"""The hadronization task: train a conditional GAN, score it by a loss that needs the conditions.
 
 Data comes from ``configure(data)`` (the config's ``data:`` section, carried to every
 worker with the job); keys it omits take the defaults below. A missing file at the
-default path is generated on first use (atomically, so two workers doing it at once are
-safe).
+default path (or one written by an older generator version) is generated on first use
+(atomically, so two workers doing it at once are safe).
 
-``data`` keys: ``path`` (.h5/.hdf5, or the public text format), ``n_clusters``,
-``seed``, ``smearing`` (used when generating a missing file; ``seed`` also fixes the
-split), ``n_train``/``n_val``/``n_test`` (default 70/15/15 % of the file),
-``frame`` ("quark" or "lab", see ``prep.py``), ``variation_smearing`` (null disables the
-variation comparison), ``eval_every`` (epochs between evaluations), ``bins``
-(histogram bins of the saved replicate histograms).
+``data`` keys: ``path`` (.h5/.hdf5, or a public text format), ``n_clusters``, ``seed``,
+``smearing`` (used when generating the default file; ``seed`` also fixes the split),
+``n_train``/``n_val``/``n_test`` (default 70/15/15 % of the usable clusters), ``frame``
+("quark", "helicity" or "lab", see ``prep.py``), ``mass_bins``/``momentum_bins`` (the
+loss's kinematic bins per perturbative class), ``c2st`` (run the classifier two-sample
+test), ``variation_smearing`` (null disables the variation comparison), ``eval_every``
+(epochs between evaluations), ``bins`` (histogram bins of the saved replicate histograms).
 """
 from __future__ import annotations
 
@@ -26,14 +27,15 @@ from uqhpo.task import TrialContext
 DEFAULT_PATH = "datasets/hadronization/clusters.h5"
 DATA_DEFAULTS: dict[str, Any] = {
     "path": DEFAULT_PATH, "n_clusters": 500_000, "seed": 0, "smearing": 0.78,
-    "n_train": None, "n_val": None, "n_test": None, "frame": "quark",
-    "variation_smearing": 0.3, "eval_every": 1, "bins": 40,
+    "n_train": None, "n_val": None, "n_test": None, "frame": "quark", "mass_bins": 2, "momentum_bins": 2,
+    "c2st": True, "variation_smearing": 0.3, "eval_every": 1, "bins": 40,
 }
-_INT_KEYS = ("n_clusters", "seed", "n_train", "n_val", "n_test", "eval_every", "bins")
+_INT_KEYS = ("n_clusters", "seed", "n_train", "n_val", "n_test", "eval_every", "bins", "mass_bins", "momentum_bins")
+FRAMES = ("quark", "helicity", "lab")
 
 
 class HadronizationTask(DataTask):
-    """Conditional GAN for two-body cluster decays; loss = best-epoch W1 on validation."""
+    """Conditional GAN for two-body cluster decays; loss = stratified W1 of theta* on validation."""
 
     data_defaults = DATA_DEFAULTS
     generates_missing_data = True
@@ -46,30 +48,54 @@ class HadronizationTask(DataTask):
             v = data.get(key)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < (0 if key == "seed" else 1)):
                 raise ValueError(f"data.{key} must be a positive integer, got {v!r}")
-        if data.get("frame", "quark") not in ("quark", "lab"):
-            raise ValueError(f"data.frame must be 'quark' or 'lab', got {data['frame']!r}")
+        if data.get("frame", "quark") not in FRAMES:
+            raise ValueError(f"data.frame must be one of {', '.join(repr(f) for f in FRAMES)}, got {data['frame']!r}")
+        if not isinstance(data.get("c2st", True), bool):
+            raise ValueError(f"data.c2st must be true or false, got {data['c2st']!r}")
         for key in ("smearing", "variation_smearing"):
             v = data.get(key)
-            if v is not None and (not isinstance(v, (int, float)) or v <= 0):
+            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0):
                 raise ValueError(f"data.{key} must be a positive number, got {v!r}")
         return data
 
     def ensure_data(self, settings: dict) -> None:
-        """Generate the default file when it is missing (another path must exist)."""
+        """Generate the default file when it is missing or of an older generator version."""
         from . import data as hdata  # noqa: PLC0415
 
         path = Path(settings["path"])
-        if not path.exists() and path.resolve() == Path(DEFAULT_PATH).resolve():
+        if path.resolve() != Path(DEFAULT_PATH).resolve():
+            return
+        attrs = hdata.file_attrs(path) if path.is_file() else {}
+        # only a file this generator wrote is replaced; a user's own file is never touched
+        stale = attrs.get("generator") == hdata.GENERATOR_NAME and not hdata.is_synthetic(attrs)
+        if stale:
+            hdata.generate_file(path, n=settings["n_clusters"], seed=settings["seed"], smearing=settings["smearing"])
+        else:
             hdata.ensure_file(path, n=settings["n_clusters"], seed=settings["seed"], smearing=settings["smearing"])
 
     def load(self, settings: dict) -> Any:
         """The prepared splits (``prep.Prepared``) of the file."""
         from . import data as hdata  # noqa: PLC0415
+        from . import scores  # noqa: PLC0415
         from .prep import prepare  # noqa: PLC0415
 
         s = settings
+        attrs = hdata.file_attrs(s["path"])
+        synthetic = hdata.is_synthetic(attrs)
         return prepare(hdata.load_clusters(s["path"]), n_train=s["n_train"], n_val=s["n_val"], n_test=s["n_test"],
-                       seed=s["seed"], frame=s["frame"], variation_smearing=s["variation_smearing"])
+                       seed=s["seed"], frame=s["frame"], mass_bins=s["mass_bins"], momentum_bins=s["momentum_bins"],
+                       variation_smearing=s["variation_smearing"] if synthetic else None,
+                       redecay_smearing=float(attrs["smearing"]) if synthetic else None,
+                       floor_draws=scores.FLOOR_DRAWS)
+
+    def references(self, d: Any) -> dict:
+        """The dataset's reference scores (``scores.references``), computed once per process."""
+        from . import scores  # noqa: PLC0415
+
+        if not d.references:
+            s = self.settings()
+            d.references.update(scores.references(d, seed=int(s["seed"]), c2st=bool(s["c2st"])))
+        return d.references
 
     def check(self) -> None:
         """Fail early, naming the file, when the data is missing, malformed or too small."""
@@ -97,16 +123,17 @@ class HadronizationTask(DataTask):
         })
 
     def run(self, config: dict, ctx: TrialContext) -> dict:
-        """Train once with ``ctx.seed``; report the validation W1 after every evaluation (a
+        """Train once with ``ctx.seed``; report the validation loss after every evaluation (a
         replicate killed mid-training resumes from its checkpoint ``ctx.checkpoint_path``).
 
         Returns:
-            ``{"loss": best-epoch validation W1 (radians, mean over phi*, theta*), ...}`` with
-            ``w1_phi``, ``w1_theta``, ``sliced_w1``, ``baseline_w1`` (isotropic decay),
-            ``test_w1``, ``baseline_test_w1``, ``best_epoch``, ``w1_variation`` /
-            ``variation_gap`` (when enabled) and ``hist_path`` (this replicate's histograms).
+            ``{"loss": validation loss at the best epoch, "test_loss": the same generator on the
+            test split, ...}`` with the reference points (``baseline_loss``, ``floor_loss``,
+            their ``_test_`` versions, ``blind_*``, ``isotropic_*``, ``lookup_*``), ``c2st_auc``
+            (test split), ``w1_theta_<class>``, ``w1_phi``, ``best_epoch``, ``variation_loss`` /
+            ``variation_gap`` (generated files) and ``hist_path`` (this replicate's histograms).
         """
-        from . import uq  # noqa: PLC0415
+        from . import scores, uq  # noqa: PLC0415
         from .model import sample, train_gan  # noqa: PLC0415 - torch only when training
 
         s = self.settings()
@@ -122,26 +149,26 @@ class HadronizationTask(DataTask):
             return d.target_scaler.inverse(z.astype(np.float64))
 
         result = train_gan(config, d.cond["train"], d.target["train"], ctx=ctx, eval_every=int(s["eval_every"]),
-                           evaluate=lambda gen, epoch: uq.w1(generated(gen, "val"), d.angles["val"]))
-        val, test = generated(result.generator, "val"), generated(result.generator, "test")
-        w1_val = uq.w1_per_angle(val, d.angles["val"])
-        iso_val = uq.isotropic_angles(len(val), seed=s["seed"])
-        iso_test = uq.isotropic_angles(len(test), seed=s["seed"] + 1)
+                           evaluate=lambda gen, epoch: scores.loss_on(d, generated(gen, "val"), "val"))
+        test = generated(result.generator, "test")
         out: dict[str, Any] = {
-            "loss": float(result.best_score), "w1_phi": float(w1_val[0]), "w1_theta": float(w1_val[1]),
-            "sliced_w1": uq.sliced_w1(val, d.angles["val"], seed=s["seed"]),
-            "baseline_w1": uq.w1(iso_val, d.angles["val"]),
-            "test_w1": uq.w1(test, d.angles["test"]),
-            "baseline_test_w1": uq.w1(iso_test, d.angles["test"]),
-            "best_epoch": int(result.best_epoch), "initial_w1": float(result.history[0]["w1"]),
+            "loss": float(result.best_score), "test_loss": scores.loss_on(d, test, "test"),
+            **self.references(d),
+            "w1_phi": scores.w1_1d(test[:, 0], d.angles["test"][:, 0]),
+            **scores.per_class_w1(test, d.angles["test"], d.classes["test"]),
+            "best_epoch": int(result.best_epoch), "initial_loss": float(result.history[0]["val_loss"]),
         }
+        if s["c2st"]:
+            out["c2st_auc"] = scores.c2st_auc(d.angles["test"], test, d.cond["test"], seed=int(s["seed"]))
         if "test" in d.variation:
-            out["w1_variation"] = uq.w1(test, d.variation["test"])
-            out["variation_gap"] = out["w1_variation"] - out["test_w1"]  # > 0: closer to nominal
+            out["variation_loss"] = scores.stratified_w1(test, d.variation["test"], d.strata["test"],
+                                                         d.strata_fit.weights)
+            out["variation_gap"] = out["variation_loss"] - out["test_loss"]  # > 0: closer to nominal
         path = Path(ctx.workdir) / f"replicate{ctx.replicate}_hist.npz"
-        uq.save_histograms(path, test, d.angles["test"], iso_test, bins=int(s["bins"]),
-                           scores={k: out[k] for k in ("loss", "test_w1", "baseline_test_w1", "sliced_w1")}
-                           | {"seed": ctx.seed})
+        blind = scores.blind_angles(d, len(test), int(s["seed"]))
+        keep = ("loss", "test_loss", "baseline_test_loss", "floor_test_loss", "c2st_auc")
+        uq.save_histograms(path, test, d.angles["test"], blind, d.classes["test"], bins=int(s["bins"]),
+                           scores={k: out[k] for k in keep if k in out} | {"seed": ctx.seed})
         out["hist_path"] = str(path.resolve())
         return out
 

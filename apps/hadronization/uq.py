@@ -1,8 +1,9 @@
-"""Scores and replicate spread: Wasserstein distances, the isotropic baseline, histograms.
+"""Replicate spread: per-replicate histograms of theta* per perturbative class, folded into bands.
 
-Each replicate saves its generated-angle histograms (``replicate{r}_hist.npz`` in the
-trial's work dir); :func:`aggregate_histograms` folds the replicates of a trial into a
-per-bin mean and standard deviation, the band drawn by ``figures.py``.
+Each replicate saves its test-split histograms (``replicate{r}_hist.npz`` in the trial's
+work dir): theta* per perturbative class for the generated, true and condition-blind
+baseline decays, plus its scores. :func:`aggregate_histograms` folds the replicates of a
+trial into a per-bin mean and standard deviation, the band drawn by ``figures.py``.
 """
 from __future__ import annotations
 
@@ -12,76 +13,63 @@ from typing import Iterable
 
 import numpy as np
 
-ANGLE_NAMES = ("phi", "theta")
-RANGES = ((-np.pi, np.pi), (0.0, np.pi))
+from .prep import CLASS_NAMES
+
+THETA_RANGE = (0.0, np.pi)
 
 
-def w1_per_angle(generated: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """1-D Wasserstein-1 distance (POT) of each angle: ``(n, 2)``, ``(m, 2)`` -> ``(2,)``."""
-    import ot  # noqa: PLC0415 - optional dependency
+def class_histograms(angles: np.ndarray, classes: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised theta* histograms per class -> densities ``(n_classes, bins)``, edges ``(bins + 1,)``.
 
-    return np.array([float(ot.wasserstein_1d(generated[:, k], true[:, k], p=1)) for k in range(2)])
-
-
-def w1(generated: np.ndarray, true: np.ndarray) -> float:
-    """The objective: W1 averaged over phi* and theta*."""
-    return float(np.mean(w1_per_angle(generated, true)))
-
-
-def sliced_w1(generated: np.ndarray, true: np.ndarray, seed: int = 0, n_projections: int = 128) -> float:
-    """2-D sliced Wasserstein distance (POT) of ``(n, 2)`` and ``(m, 2)`` angle samples."""
-    import ot  # noqa: PLC0415
-
-    return float(ot.sliced_wasserstein_distance(np.ascontiguousarray(generated, dtype=np.float64),
-                                                np.ascontiguousarray(true, dtype=np.float64),
-                                                n_projections=n_projections, seed=int(seed)))
-
-
-def isotropic_angles(n: int, seed: int) -> np.ndarray:
-    """The non-learned baseline: an isotropic decay, ``(n, 2)`` (phi*, theta*)."""
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 11]))
-    return np.column_stack([rng.uniform(-np.pi, np.pi, n), np.arccos(rng.uniform(-1.0, 1.0, n))])
-
-
-def histograms(angles: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised histograms of both angles -> densities ``(2, bins)``, edges ``(2, bins + 1)``."""
-    dens, edges = [], []
-    for k, (lo, hi) in enumerate(RANGES):
-        h, e = np.histogram(angles[:, k], bins=bins, range=(lo, hi), density=True)
-        dens.append(h)
-        edges.append(e)
-    return np.array(dens), np.array(edges)
+    A class without clusters has an all-zero row.
+    """
+    edges = np.linspace(*THETA_RANGE, bins + 1)
+    dens = np.zeros((len(CLASS_NAMES), bins))
+    for c in range(len(CLASS_NAMES)):
+        sel = classes == c
+        if sel.any():
+            dens[c] = np.histogram(angles[sel, 1], bins=edges, density=True)[0]
+    return dens, edges
 
 
 def save_histograms(path: str | os.PathLike, generated: np.ndarray, true: np.ndarray, baseline: np.ndarray,
-                    *, bins: int, scores: dict) -> Path:
-    """Write one replicate's histograms and scores to ``path`` (.npz, atomic)."""
+                    classes: np.ndarray, *, bins: int, scores: dict) -> Path:
+    """Write one replicate's histograms and scores to ``path`` (.npz, atomic).
+
+    Args:
+        generated, true, baseline: ``(n, 2)`` angles of the same test clusters.
+        classes: ``(n,)`` perturbative class ids; scores: name -> number.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    gen_h, edges = histograms(generated, bins)
-    true_h, _ = histograms(true, bins)
-    base_h, _ = histograms(baseline, bins)
+    gen_h, edges = class_histograms(generated, classes, bins)
+    true_h, _ = class_histograms(true, classes, bins)
+    base_h, _ = class_histograms(baseline, classes, bins)
+    counts = np.array([np.sum(classes == c) for c in range(len(CLASS_NAMES))])
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, edges=edges, generated=gen_h, true=true_h, baseline=base_h,
+    np.savez(tmp, edges=edges, generated=gen_h, true=true_h, baseline=base_h, counts=counts,
              **{k: np.float64(v) for k, v in scores.items()})
     os.replace(tmp, path)
     return path
+
+
+_ARRAYS = ("edges", "generated", "true", "baseline", "counts")
 
 
 def aggregate_histograms(paths: Iterable[str | os.PathLike]) -> dict:
     """Replicate histograms -> per-bin mean/std of generated densities, plus the truth.
 
     Returns:
-        dict with ``edges (2, b+1)``, ``true (2, b)``, ``baseline (2, b)``,
-        ``generated_mean (2, b)``, ``generated_std (2, b)``, ``generated (k, 2, b)``
-        and ``scores`` (name -> ``(k,)`` per replicate).
+        dict with ``edges (b+1,)``, ``true (c, b)``, ``baseline (c, b)``, ``counts (c,)``,
+        ``generated_mean (c, b)``, ``generated_std (c, b)``, ``generated (k, c, b)``
+        and ``scores`` (name -> ``(k,)`` per replicate); c = classes, k = replicates.
     """
     loaded = [np.load(p) for p in sorted(map(str, paths))]
     if not loaded:
         raise ValueError("no replicate histograms to aggregate")
     gen = np.stack([f["generated"] for f in loaded])
-    score_keys = [k for k in loaded[0].files if k not in ("edges", "generated", "true", "baseline")]
+    score_keys = [k for k in loaded[0].files if k not in _ARRAYS]
     return {"edges": loaded[0]["edges"], "true": loaded[0]["true"], "baseline": loaded[0]["baseline"],
-            "generated": gen, "generated_mean": gen.mean(axis=0),
+            "counts": loaded[0]["counts"], "generated": gen, "generated_mean": gen.mean(axis=0),
             "generated_std": gen.std(axis=0, ddof=1) if len(gen) > 1 else np.zeros_like(gen[0]),
             "scores": {k: np.array([float(f[k]) for f in loaded]) for k in score_keys}}

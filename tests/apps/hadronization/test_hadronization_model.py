@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from uqhpo.apps.hadronization import data, prep, uq
+from uqhpo.apps.hadronization import data, prep, scores
 from uqhpo.apps.hadronization.model import Discriminator, Generator, build, sample, train_gan
 from uqhpo.task import TrialContext
 
@@ -41,7 +41,7 @@ def small() -> prep.Prepared:
 def _evaluator(small):
     def evaluate(gen, epoch):
         z = sample(gen, small.cond["val"], seed=0)
-        return uq.w1(small.target_scaler.inverse(z.astype(float)), small.angles["val"])
+        return scores.loss_on(small, small.target_scaler.inverse(z.astype(float)), "val")
     return evaluate
 
 
@@ -49,14 +49,14 @@ def test_tiny_training_lowers_the_loss_and_is_reproducible(small, tmp_path):
     ctx = TrialContext(seed=11, workdir=tmp_path / "a")
     res = train_gan(CONFIG, small.cond["train"], small.target["train"], ctx=ctx, evaluate=_evaluator(small))
     assert [s for s, _ in ctx.reports] == list(range(7))
-    assert set(ctx.reports[0][1]) == {"w1"} and set(ctx.reports[1][1]) == {"w1", "d_loss", "g_loss"}
-    assert res.best_epoch > 0 and res.best_score < 0.5 * res.history[0]["w1"]
+    assert set(ctx.reports[0][1]) == {"val_loss"} and set(ctx.reports[1][1]) == {"val_loss", "d_loss", "g_loss"}
+    assert res.best_epoch > 0 and res.best_score < 0.5 * res.history[0]["val_loss"]
     again = train_gan(CONFIG, small.cond["train"], small.target["train"],
                       ctx=TrialContext(seed=11, workdir=tmp_path / "b"), evaluate=_evaluator(small))
-    assert [h["w1"] for h in again.history] == [h["w1"] for h in res.history]
+    assert [h["val_loss"] for h in again.history] == [h["val_loss"] for h in res.history]
     other = train_gan(CONFIG, small.cond["train"], small.target["train"],
                       ctx=TrialContext(seed=12, workdir=tmp_path / "c"), evaluate=_evaluator(small))
-    assert [h["w1"] for h in other.history][1:] != [h["w1"] for h in res.history][1:]
+    assert [h["val_loss"] for h in other.history][1:] != [h["val_loss"] for h in res.history][1:]
     assert not list(tmp_path.glob("*/*.ckpt"))           # checkpoints are removed after a finished training
 
 
@@ -91,7 +91,7 @@ def test_batch_larger_than_data_is_refused(small, tmp_path):
 
 
 def test_build_reads_config():
-    g, d = build({**CONFIG, "g_width": 48, "d_depth": 4, "d_norm": "spectral"}, n_cond=8)
+    g, d = build({**CONFIG, "g_width": 48, "d_depth": 4, "d_norm": "spectral"}, n_cond=9)
     assert g.noise_dim == 4 and g.net[0].out_features == 48
     assert sum(isinstance(m, torch.nn.Linear) for m in d.modules()) == 5
-    assert np.isfinite(sample(g, np.zeros((3, 8), np.float32), seed=1)).all()
+    assert np.isfinite(sample(g, np.zeros((3, 9), np.float32), seed=1)).all()

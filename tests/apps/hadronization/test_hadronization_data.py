@@ -39,7 +39,10 @@ def test_masses_and_p_star(sample):
     M = ph.mass(sample["cluster"])
     m1, m2 = ph.mass(sample["h1"][:, 1:]), ph.mass(sample["h2"][:, 1:])
     assert np.all(M > m1 + m2)
-    assert M.min() >= 0.27 and M.max() <= 3.8
+    assert M.min() >= data.DEFAULTS["cluster_mass_min"] and M.max() <= data.DEFAULTS["cluster_mass_max"]
+    # both constituents stay on shell at 0.325 GeV: no mass shrinking near threshold
+    for q in ("q1", "q2"):
+        assert np.allclose(ph.mass(sample[q][:, 1:]), ph.M_CONSTITUENT, atol=1e-6)
     for pid, m in ph.PION_MASS.items():
         sel = sample["h1"][:, 0] == pid
         assert np.allclose(m1[sel], m, atol=1e-5)
@@ -71,7 +74,8 @@ def test_perturbative_hadron_follows_its_quark(sample):
     only_q2 = (sample["pert"][:, 0] == 0) & (sample["pert"][:, 1] == 1)
     c2 = _cos(_rest(sample, "h2")[only_q2, 1:], _rest(sample, "q2")[only_q2, 1:])
     assert c2.mean() == pytest.approx(expected, abs=0.02)
-    assert np.mean(sample["pert"]) == pytest.approx(0.4, abs=0.01)
+    assert np.mean(sample["pert"].any(axis=1)) == pytest.approx(0.35, abs=0.01)   # aligned fraction (Herwig)
+    assert np.mean(sample["pert"]) == pytest.approx(data.p_perturbative(0.35), abs=0.01)
 
 
 def test_variation_sample_is_more_collimated(sample):
@@ -85,12 +89,30 @@ def test_variation_sample_is_more_collimated(sample):
 def test_cluster_kinematics(sample):
     p = np.linalg.norm(sample["cluster"][:, 1:], axis=1)
     assert p.min() >= 0.5 - 1e-9 and p.max() <= 45.5 + 1e-9
-    assert np.mean(p > 30) == pytest.approx(0.23 + 0.77 * 0.006, abs=0.012)
+    soft_above_30 = stats.norm.sf((np.log(30) - np.log(data.DEFAULTS["p_soft_median"])) / 0.8)
+    assert np.mean(p > 30) == pytest.approx(0.23 + 0.77 * soft_above_30, abs=0.012)
+    assert np.median(p) == pytest.approx(7.5, rel=0.03)                  # Herwig: median |p| 7.5 GeV
     cos_theta = sample["cluster"][:, 3] / p
     # density 3/8 (1 + c^2): <c^2> = 0.4 (isotropic would give 1/3)
     assert np.mean(cos_theta ** 2) == pytest.approx(0.4, abs=0.006)
     counts, _ = np.histogram(cos_theta, bins=[-1, -0.5, 0.5, 1])
     assert counts[0] / counts[1] == pytest.approx((0.5 + 7 / 24) / (1 + 1 / 12), rel=0.05)
+
+
+def test_quark_direction_follows_the_flight_direction(sample):
+    c = _cos(_rest(sample, "q1")[:, 1:], sample["cluster"][:, 1:])
+    assert np.mean(np.abs(c)) == pytest.approx(0.595, abs=0.01)          # Herwig: 0.595 (isotropic: 0.5)
+    counts, _ = np.histogram(c, bins=5, range=(-1, 1))
+    assert counts[0] > 1.5 * counts[2] and counts[4] > 1.5 * counts[2]   # U-shaped
+    assert abs(np.mean(c)) < 0.02
+
+
+def test_one_plus_a_cos2_sampler():
+    rng = np.random.default_rng(0)
+    for a in (0.0, 1.0, 1.84, 5.0):
+        c = ph.sample_one_plus_a_cos2(rng, 200_000, a)
+        assert np.all(np.abs(c) <= 1)
+        assert np.mean(c ** 2) == pytest.approx((1 / 3 + a / 5) / (1 + a / 3), abs=0.004)
 
 
 def test_species_fractions(sample):
@@ -111,7 +133,7 @@ def test_h5_attributes_roundtrip_and_reproducible(tmp_path):
     import h5py
 
     a = data.generate_file(tmp_path / "a.h5", n=500, seed=5)
-    b = data.generate_file(tmp_path / "b.h5", n=500, seed=5)
+    b = data.generate_file(tmp_path / "b.h5", n=500, seed=5)   # same seed -> byte-identical file
     c = data.generate_file(tmp_path / "c.h5", n=500, seed=6)
     assert a.read_bytes() == b.read_bytes()
     assert a.read_bytes() != c.read_bytes()
@@ -119,6 +141,9 @@ def test_h5_attributes_roundtrip_and_reproducible(tmp_path):
         assert f.attrs["seed"] == 5 and f.attrs["n_clusters"] == 500
         assert f.attrs["generator_version"] == data.GENERATOR_VERSION
         assert f.attrs["smearing"] == pytest.approx(0.78)
+        assert f.attrs["aligned_fraction"] == pytest.approx(0.35)
+        assert f.attrs["cluster_mass_min"] == pytest.approx(0.657)
+    assert data.is_synthetic(data.file_attrs(a))
     loaded = data.read_h5(a)
     fresh = data.generate(500, seed=5)
     for key in data.KEYS:
@@ -134,52 +159,36 @@ def test_cli_writes_file(tmp_path):
     assert len(data.read_h5(out)["cluster"]) == 300
 
 
-def test_text_format_roundtrip_skips_placeholders(tmp_path):
-    arrays = data.generate(50, seed=1)
-    path = data.write_text(tmp_path / "events.txt", arrays, clusters_per_event=4, placeholder_every=3)
-    assert path.read_text().count("88,0,0,0,0") == 5 * (50 // 3)
-    back = data.load_clusters(path)
-    assert len(back["cluster"]) == 50
-    for key in ("cluster", "q1", "q2", "h1", "h2"):
-        assert np.allclose(back[key], arrays[key], rtol=1e-9, atol=1e-12)
-    assert np.all(back["pert"] == 0)
-
-
-def test_bad_inputs_name_the_problem(tmp_path):
-    import h5py
-
-    with pytest.raises(FileNotFoundError, match="nope.h5"):
-        data.load_clusters(tmp_path / "nope.h5")
-    arrays = data.generate(20, seed=0)
-    with h5py.File(tmp_path / "missing.h5", "w") as f:
-        for key in ("cluster", "q1", "q2", "pert", "h1"):
-            f[key] = arrays[key]
-    with pytest.raises(ValueError, match="missing dataset '/h2'"):
-        data.load_clusters(tmp_path / "missing.h5")
-    bad = dict(arrays, h1=arrays["h1"][:, :4])
-    with h5py.File(tmp_path / "shape.h5", "w") as f:
-        for key in data.KEYS:
-            f[key] = bad[key]
-    with pytest.raises(ValueError, match=r"'/h1' has shape \(20, 4\)"):
-        data.load_clusters(tmp_path / "shape.h5")
-    nan = dict(arrays, cluster=arrays["cluster"].copy())
-    nan["cluster"][3, 1] = np.nan
-    data.write_h5(tmp_path / "nan.h5", nan, {})
-    with pytest.raises(ValueError, match="'/cluster' contains NaN"):
-        data.load_clusters(tmp_path / "nan.h5")
-    (tmp_path / "broken.txt").write_text("1,2,3;4\n")
-    with pytest.raises(ValueError, match=r"broken.txt:1: a cluster needs 5 objects"):
-        data.load_clusters(tmp_path / "broken.txt")
-
-
 def test_preprocessing_scales_on_train_only(sample):
     p = prep.prepare(sample, n_train=20_000, n_val=5_000, n_test=5_000, seed=0)
-    assert p.cond["train"].shape == (20_000, 8) and p.target["val"].shape == (5_000, 2)
+    assert p.cond["train"].shape == (20_000, 9) and p.target["val"].shape == (5_000, 2)
     assert np.allclose(p.target["train"].min(axis=0), -1) and np.allclose(p.target["train"].max(axis=0), 1)
     assert np.allclose(p.target_scaler.inverse(p.target["test"].astype(float)), p.angles["test"], atol=1e-5)
     # quark frame: theta* measures the angle to the quark, so it is not isotropic
-    assert np.mean(np.cos(p.angles["train"][:, 1])) > 0.15
+    assert np.mean(np.cos(p.angles["train"][:, 1])) > 0.1
     lab = prep.prepare(sample, n_train=20_000, n_val=5_000, n_test=5_000, seed=0, frame="lab")
     assert abs(np.mean(np.cos(lab.angles["train"][:, 1]))) < 0.03
     with pytest.raises(ValueError, match="exceeds"):
         prep.prepare(sample, n_train=N, n_val=10, n_test=10)
+
+
+def test_helicity_frame_axes(sample):
+    """z along the flight direction: theta_h of q1 is the quark-flight angle; phi uniform."""
+    part = {k: v[:5000] for k, v in sample.items()}
+    hel = prep.conditions(part)
+    c = _cos(_rest(part, "q1")[:, 1:], part["cluster"][:, 1:])
+    assert np.allclose(hel[:, 4], c, atol=1e-9)
+    phi = prep.decay_angles(part, "helicity")[:, 0]
+    assert stats.kstest(phi, "uniform", args=(-np.pi, 2 * np.pi)).pvalue > 1e-3
+
+
+def test_strata_and_weights(sample):
+    p = prep.prepare(sample, n_train=20_000, n_val=5_000, n_test=5_000, seed=0, frame="helicity")
+    w, st = p.strata_fit.weights, p.strata_fit
+    assert sum(w.values()) == pytest.approx(1.0) and st.n_bins == 8      # 2 hemispheres x 2 masses x 2 momenta
+    per_class = {}
+    for stratum, weight in w.items():
+        per_class[st.class_of(stratum)] = per_class.get(st.class_of(stratum), 0) + weight
+    assert sorted(per_class) == [0, 1, 2] and all(v == pytest.approx(1 / 3) for v in per_class.values())
+    assert set(np.unique(p.classes["val"])) == {0, 1, 2}
+    assert np.array_equal(p.classes["val"], [st.class_of(s) for s in p.strata["val"]])

@@ -25,6 +25,8 @@ def read_columns(path: str | os.PathLike) -> dict[str, np.ndarray]:
         FileNotFoundError / ValueError: one line naming the file and what is wrong.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"data file '{path}' is a directory, not a CSV, HDF5 or NPZ file")
     if not path.is_file():
         raise FileNotFoundError(f"data file '{path}' not found")
     suffix = path.suffix.lower()
@@ -96,11 +98,15 @@ def _read_hdf5(path: Path) -> dict[str, np.ndarray]:
             values = obj[()]
             columns[name] = values.astype(str) if values.dtype.kind in "SO" else np.asarray(values)
 
+    groups: list[str] = []
     try:
         with h5py.File(path, "r") as f:
             f.visititems(take)
-    except OSError as e:
-        raise ValueError(f"data file '{path}': not a readable HDF5 file ({e})") from None
+            groups = [k for k, v in f.items() if isinstance(v, h5py.Group)]
+    except (OSError, RuntimeError, KeyError) as e:  # h5py raises these for damaged files
+        raise ValueError(f"data file '{path}': not a readable HDF5 file ({str(e).splitlines()[0]})") from None
+    for group in groups:  # a group is no column: its datasets are, as 'group/name'
+        columns.pop(group, None)
     return columns
 
 

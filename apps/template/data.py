@@ -149,7 +149,7 @@ def load_table(path: str | os.PathLike, *, target: Optional[str] = None, feature
         raise ValueError(f"data file '{path}': target '{target}' must be one value per row, got shape {y_raw.shape}")
     blocks, feature_names = [], []
     for name in features:
-        block = _numeric(path, name, columns[name], "feature")
+        block = _float32(path, name, _numeric(path, name, columns[name], "feature"), "feature")
         if len(block) != n:
             raise ValueError(f"data file '{path}': feature '{name}' has {len(block)} rows, target '{target}' has {n}")
         block = block.reshape(n, -1)
@@ -160,9 +160,20 @@ def load_table(path: str | os.PathLike, *, target: Optional[str] = None, feature
         raise ValueError(f"data file '{path}': only {n} rows, need at least {min_rows}")
     X = np.concatenate(blocks, axis=1).astype(np.float32)
     if kind == "regression":
-        return Table(X, _numeric(path, target, y_raw, "target").astype(np.float32), feature_names, target, [], path)
+        return Table(X, _float32(path, target, _numeric(path, target, y_raw, "target"), "target"), feature_names,
+                     target, [], path)
     y, classes = _class_index(path, target, y_raw)
     return Table(X, y, feature_names, target, classes, path)
+
+
+def _float32(path: Path, name: str, values: np.ndarray, role: str) -> np.ndarray:
+    """``values`` as float32, refusing numbers beyond float32 range (they would become inf)."""
+    out = values.astype(np.float32)
+    if not np.isfinite(out).all():
+        big = float(np.max(np.abs(values)))
+        raise ValueError(f"data file '{path}': {role} column '{name}' has values beyond the float32 range "
+                         f"(largest magnitude {big:.3g} > {float(np.finfo(np.float32).max):.3g}); rescale it")
+    return out
 
 
 def _require(path: Path, wanted: Sequence[str], names: Sequence[str], role: str) -> None:

@@ -8,8 +8,13 @@ export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 PYTEST_ARGS ?=
+# study size for the paper figures: quick (minutes on a laptop) or paper
+PRESET ?= quick
+export PRESET
 
-.PHONY: venv demo test test-fast lint bench datasets figures clean
+.PHONY: venv demo test test-fast lint bench datasets figures figure-studies clean \
+	fig-ct fig-traffic fig-groundwater fig-hadronization \
+	fig-convergence fig-loss-variability fig-sensitivity fig-lr-sweep fig-timeline
 
 venv: $(STAMP)
 
@@ -19,7 +24,7 @@ $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[template,hadronization,dask,bench,dev]"
+	$(BIN)/python -m pip install -q -e ".[template,hadronization,ct,traffic,groundwater,tf,dask,plot,bench,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -43,9 +48,31 @@ bench: $(STAMP)
 datasets: $(STAMP)
 	$(BIN)/python -m uqhpo.apps.template.data --out datasets/template/regression.h5
 	$(BIN)/python -m uqhpo.apps.hadronization.data --out datasets/hadronization/clusters.h5
+	$(BIN)/python -m uqhpo.apps.ct.data --out datasets/ct/sinograms.h5
+	$(BIN)/python -m uqhpo.apps.traffic.data --out datasets/traffic/traffic.h5
+	$(BIN)/python -m uqhpo.apps.groundwater.data --out datasets/groundwater/basin.h5
 
 figures: $(STAMP)
-	$(BIN)/python paper_figures/make_all.py
+	$(BIN)/python paper_figures/make_all.py --preset $(PRESET)
+
+figure-studies: $(STAMP)
+	$(BIN)/python paper_figures/_studies.py --preset $(PRESET)
+
+fig-convergence fig-loss-variability fig-sensitivity fig-lr-sweep fig-timeline: $(STAMP)
+	$(BIN)/python paper_figures/fig_$(subst -,_,$(@:fig-%=%)).py --preset $(PRESET)
+
+fig-ct: $(STAMP)
+	$(BIN)/python paper_figures/ct_reconstruction.py
+
+fig-traffic: $(STAMP)
+	$(BIN)/python paper_figures/traffic_forecast.py
+
+fig-groundwater: $(STAMP)
+	$(BIN)/python paper_figures/groundwater_drought.py
+
+fig-hadronization: $(STAMP)
+	$(BIN)/python paper_figures/hadronization_angles.py
+	$(BIN)/python paper_figures/hadronization_spread.py
 
 clean:
 	rm -rf runs build *.egg-info .pytest_cache

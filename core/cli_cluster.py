@@ -21,7 +21,7 @@ def cmd_slurm(args: argparse.Namespace) -> int:
         raise ValueError(f"storage: SQLite locking is unsafe across {args.nodes} nodes on a shared file system; "
                          "use a journal storage (storage: study.jsonl)")
     passthrough = " ".join(f"--set {shlex.quote(item)}" for item in args.overrides)
-    script = render_script(Path(args.config), profile, study=cfg.study, output=cfg.output_dir, nodes=args.nodes,
+    script = render_script(Path(args.config), profile, study=str(cfg.study), output=cfg.output_dir, nodes=args.nodes,
                            gpus_per_node=args.gpus_per_node, workers_per_node=args.workers_per_node,
                            extra_args=passthrough)
     if args.dry_run:

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -83,14 +84,23 @@ def render_script(config: Path, profile: dict[str, Any], *, study: str, output: 
         workers_per_node=workers, extra_args=extra_args)
 
 
-def submit(script: str, folder: Path, wait: bool = False) -> tuple[str, int]:
+#: pending reasons that no amount of waiting resolves: the job asks for more than the
+#: partition or the node has, or names an account/QOS/constraint the site does not know
+HOPELESS_PENDING = frozenset({"PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints",
+                              "InvalidAccount", "InvalidQOS", "QOSMaxCpuPerJobLimit", "QOSMaxGRESPerJob",
+                              "AssocMaxCpuPerJobLimit", "AssocMaxGRESPerJob", "Resources_Unavailable"})
+
+
+def submit(script: str, folder: Path, wait: bool = False, poll_seconds: float = 3.0) -> tuple[str, int]:
     """Write ``script`` to ``folder/submit.sbatch`` and ``sbatch`` it.
 
     Returns:
         (job id, exit status of the job when ``wait`` else 0).
 
     Raises:
-        ValueError: ``sbatch`` is missing or refused the script (its message, one line).
+        ValueError: ``sbatch`` is missing or refused the script, or (``wait``) the job
+            is pending for a reason that waiting cannot resolve; it is cancelled then
+            and the message names the reason, one line.
     """
     sbatch = shutil.which("sbatch")
     if sbatch is None:
@@ -98,10 +108,49 @@ def submit(script: str, folder: Path, wait: bool = False) -> tuple[str, int]:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "submit.sbatch"
     path.write_text(script)
-    cmd = [sbatch, "--parsable", *(["--wait"] if wait else []), str(path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run([sbatch, "--parsable", str(path)], capture_output=True, text=True)
     job_id = (proc.stdout.strip().splitlines() or [""])[0].split(";")[0]
     if not job_id:
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         raise ValueError(f"sbatch refused {path}: {lines[-1] if lines else 'no job id'}")
-    return job_id, proc.returncode if wait else 0
+    return job_id, wait_for_job(job_id, poll_seconds) if wait else 0
+
+
+def job_state(job_id: str) -> dict[str, str]:
+    """``scontrol show job`` as a dict (JobState, Reason, ExitCode, ...); empty once forgotten."""
+    proc = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {}
+    fields: dict[str, str] = {}
+    for token in proc.stdout.split():
+        key, sep, value = token.partition("=")
+        if sep and key not in fields:
+            fields[key] = value
+    return fields
+
+
+def wait_for_job(job_id: str, poll_seconds: float = 3.0) -> int:
+    """Block until the job ends; its exit status (signals as 128 + number).
+
+    Polls ``scontrol`` rather than ``sbatch --wait`` so that a job which can never start
+    (a request larger than the partition) ends the wait with its reason instead of a hang.
+    """
+    while True:
+        info = job_state(job_id)
+        state = info.get("JobState", "")
+        if not info or state in {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
+                                 "PREEMPTED", "BOOT_FAIL", "DEADLINE"}:
+            break
+        reason = info.get("Reason", "")
+        if state == "PENDING" and reason in HOPELESS_PENDING:
+            subprocess.run(["scancel", job_id], capture_output=True)
+            raise ValueError(f"Slurm job {job_id} can never start here (pending, reason {reason}): "
+                             "ask for fewer CPUs/GPUs/time in the profile, or another partition; it was cancelled")
+        time.sleep(poll_seconds)
+    if not info:
+        return 0  # forgotten by the controller (MinJobAge passed): assume it finished
+    code, _, signal = info.get("ExitCode", "0:0").partition(":")
+    if signal and signal != "0":
+        return 128 + int(signal)
+    status = int(code or 0)
+    return status if status or state == "COMPLETED" else 1

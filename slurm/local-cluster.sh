@@ -13,14 +13,23 @@ set -euo pipefail
 DIR="${UQHPO_SLURM_DIR:-/tmp/uqhpo-slurm}"
 CONF="$DIR/slurm.conf"
 HOST="$(hostname -s)"
-CPUS="$(nproc)"
+CPUS="$(getconf _NPROCESSORS_ONLN)"  # not nproc: it obeys OMP_NUM_THREADS
 MEM_MB="$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)"
+
+stop_daemons() {
+    pkill -x slurmd 2>/dev/null || true
+    pkill -x slurmctld 2>/dev/null || true
+    for _ in $(seq 1 30); do
+        pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || return 0
+        sleep 0.5
+    done
+}
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "error: $1 not found (apt-get install slurm-wlm munge)" >&2; exit 2; }; }
 
 write_conf() {
     mkdir -p "$DIR"/{state,spool,log,munge}
-    cat >"$CONF" <<CONF
+    cat >"$CONF.new" <<CONF
 ClusterName=uqhpo-local
 SlurmctldHost=$HOST
 SlurmUser=root
@@ -52,6 +61,12 @@ InactiveLimit=0
 NodeName=$HOST CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
+    # A changed configuration (another machine size) needs fresh daemons and node state.
+    if ! cmp -s "$CONF.new" "$CONF"; then
+        stop_daemons
+        rm -rf "$DIR/state"/* "$DIR/spool"/*
+    fi
+    mv "$CONF.new" "$CONF"
 }
 
 start_munge() {
@@ -94,8 +109,7 @@ case "${1:-status}" in
         echo "export SLURM_CONF=$CONF"
         ;;
     stop)
-        pkill -x slurmd 2>/dev/null || true
-        pkill -x slurmctld 2>/dev/null || true
+        stop_daemons
         echo "stopped"
         ;;
     status)

@@ -85,3 +85,60 @@ def test_a_study_runs_to_completion_in_a_real_slurm_job(config):
     assert all(len(t.losses) == 2 for t in trials)
     logs = list((config.parent / "runs" / "onslurm").glob("slurm-*.out"))
     assert logs, "the job wrote no log"
+
+
+SLOW_CONFIG = """\
+task: uqhpo.testing.tasks:sleep
+space:
+  duration: {type: real, low: 1.0, high: 1.5}
+  x: {type: real, low: 0.0, high: 1.0}
+strategy: {name: random}
+budget: {trials: 8}
+uq: {replicates: 2}
+executor: {name: serial}
+storage: study.db
+study: cancelled
+seed: 5
+"""
+
+
+@pytest.mark.slurm
+def test_scancel_mid_study_then_resume_finishes_exactly(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "slow.yaml"
+    config.write_text(SLOW_CONFIG)
+    env = _slurm_env()
+    proc = subprocess.run([sys.executable, "-m", "uqhpo.cli", "slurm", str(config), "--profile", "local",
+                           "--workers-per-node", "2"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    job_id = proc.stdout.split("Slurm job ")[1].split()[0]
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+
+    def finished() -> int:
+        try:
+            return sum(1 for t in uqhpo.load_study(url, "cancelled").all_trials() if t.finished)
+        except Exception:  # the job has not created the study yet
+            return 0
+
+    deadline = time.monotonic() + 300
+    while finished() < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert 2 <= finished() < 8, "the job did not get going, or finished before it could be cancelled"
+    subprocess.run(["scancel", job_id], env=env, check=True, timeout=60)
+    while subprocess.run(["squeue", "-h", "-j", job_id], env=env, capture_output=True,
+                         text=True).stdout.strip() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    cut = uqhpo.load_study(url, "cancelled").all_trials()
+    assert sum(1 for t in cut if t.finished) < 8
+    assert not any(r.state.value == "RUNNING" for t in cut for r in t.replicates), \
+        "a cancelled job left replicates RUNNING"
+
+    proc = subprocess.run([sys.executable, "-m", "uqhpo.cli", "slurm", str(config), "--profile", "local",
+                           "--workers-per-node", "2", "--resume", "--wait"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = uqhpo.load_study(url, "cancelled").all_trials()
+    assert len(trials) == 8 and all(t.state.value == "COMPLETE" for t in trials)
+    assert all(len(t.losses) == 2 for t in trials)

@@ -51,6 +51,26 @@ def _after_wait(cfg: Any, job_id: str, status: int) -> int:
     return 1
 
 
+def cmd_pilot(args: argparse.Namespace) -> int:
+    """Run a fraction of the budget as its own study and print time, failures and the projection."""
+    from .cli_run import _create_or_continue, _optimize  # noqa: PLC0415
+    from .config import load_config  # noqa: PLC0415
+    from .pilot import pilot_trials, summarise_pilot  # noqa: PLC0415
+
+    cfg = load_config(args.config, overrides=args.overrides, import_dirs=True)
+    full = int(cfg.budget.trials)
+    n = pilot_trials(full, args.fraction)
+    # a study of its own, next to the real one, so the pilot never counts against its budget
+    pilot = cfg.model_copy(update={"study": f"{cfg.study}-pilot",
+                                    "output": str(cfg.output_dir / "pilot")})
+    study = _create_or_continue(pilot)
+    status = _optimize(study, pilot, n, args, f"{args.config} --study {pilot.study}")
+    report = summarise_pilot(study.all_trials(), full, cfg.uq.replicates, cfg.executor.workers)
+    for line in report.lines(full, cfg.executor.workers):
+        print(line)
+    return status
+
+
 def add_parsers(sub: Any) -> None:
     """Register the cluster sub-commands on the CLI's sub-parsers."""
     c = sub.add_parser("slurm", help="run a study in a Slurm allocation (render, submit, wait)")
@@ -69,4 +89,12 @@ def add_parsers(sub: Any) -> None:
                    help="override a config key for this study (repeatable)")
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"slurm": cmd_slurm}
+    c = sub.add_parser("pilot", help="run a fraction of the budget; print time, failures, projected cost")
+    c.add_argument("config", help="YAML config file")
+    c.add_argument("--fraction", type=float, default=0.05, help="fraction of budget.trials to run (default 0.05)")
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable)")
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"slurm": cmd_slurm, "pilot": cmd_pilot}

@@ -62,17 +62,17 @@ fig-convergence fig-loss-variability fig-sensitivity fig-lr-sweep fig-timeline: 
 	$(BIN)/python paper_figures/fig_$(subst -,_,$(@:fig-%=%)).py --preset $(PRESET)
 
 fig-ct: $(STAMP)
-	$(BIN)/python paper_figures/ct_reconstruction.py
+	$(BIN)/python paper_figures/make_all.py --preset $(PRESET) --only ct_reconstruction
 
 fig-traffic: $(STAMP)
-	$(BIN)/python paper_figures/traffic_forecast.py
+	$(BIN)/python paper_figures/make_all.py --preset $(PRESET) --only traffic_forecast
 
 fig-groundwater: $(STAMP)
-	$(BIN)/python paper_figures/groundwater_drought.py
+	$(BIN)/python paper_figures/make_all.py --preset $(PRESET) --only groundwater_drought
 
 fig-hadronization: $(STAMP)
-	$(BIN)/python paper_figures/hadronization_angles.py
-	$(BIN)/python paper_figures/hadronization_spread.py
+	$(BIN)/python paper_figures/make_all.py --preset $(PRESET) --only hadronization_angles
+	$(BIN)/python paper_figures/make_all.py --preset $(PRESET) --only hadronization_spread
 
 clean:
 	rm -rf runs build *.egg-info .pytest_cache

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 
 def cmd_slurm(args: argparse.Namespace) -> int:
@@ -23,7 +23,7 @@ def cmd_slurm(args: argparse.Namespace) -> int:
     passthrough = " ".join(f"--set {shlex.quote(item)}" for item in args.overrides)
     script = render_script(Path(args.config), profile, study=str(cfg.study), output=cfg.output_dir, nodes=args.nodes,
                            gpus_per_node=args.gpus_per_node, workers_per_node=args.workers_per_node,
-                           extra_args=passthrough)
+                           extra_args=passthrough, layout=args.layout)
     if args.dry_run:
         print(script, end="")
         return 0
@@ -49,6 +49,38 @@ def _after_wait(cfg: Any, job_id: str, status: int) -> int:
     print(f"the study is not complete; continue it in a new allocation with: uqhpo slurm {cfg.source} "
           "--profile ... --resume")
     return 1
+
+
+def pin_gpu(environ: dict) -> Optional[str]:
+    """The one GPU of this Slurm task: entry SLURM_LOCALID of CUDA_VISIBLE_DEVICES (which
+    Slurm sets to all of the node's GPUs for the step); None when there is nothing to pick."""
+    visible = [d for d in environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    local = environ.get("SLURM_LOCALID")
+    if len(visible) <= 1 or local is None or not local.isdigit():
+        return None
+    return visible[int(local) % len(visible)]
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """One training worker that takes work from the study's storage until the budget is done.
+
+    Many of them (``srun`` tasks, or processes on different machines) share one storage:
+    proposals are reserved under its lock, so no two get the same config, and replicates
+    are claimed one by one; a worker that dies leaves only its running replicate, which
+    the others re-queue once its heartbeat is stale.
+    """
+    import os  # noqa: PLC0415
+
+    from .cli_run import _create_or_continue, _optimize  # noqa: PLC0415
+    from .config import load_config  # noqa: PLC0415
+
+    gpu = pin_gpu(dict(os.environ))
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    overrides = [*args.overrides, "executor.name=serial", "executor.workers=1"]
+    cfg = load_config(args.config, overrides=overrides, import_dirs=True)
+    study = _create_or_continue(cfg)
+    return _optimize(study, cfg, cfg.budget.trials, args, str(args.config))
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
@@ -83,12 +115,20 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--dry-run", action="store_true", help="print the sbatch script, submit nothing")
     c.add_argument("--wait", action="store_true",
                    help="block until the job ends; exit non-zero unless the study completed")
+    c.add_argument("--layout", choices=("drivers", "workers"), default="drivers",
+                   help="drivers: one uqhpo run per node with local workers (default); "
+                        "workers: one uqhpo worker per Slurm task, coordinated by the storage")
     c.add_argument("--resume", action="store_true",
                    help="continue a stopped study in a new allocation (the storage says what is missing)")
     c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key for this study (repeatable)")
 
 
+    c = sub.add_parser("worker", help="one training worker taking work from the study's storage (for srun)")
+    c.add_argument("config", help="YAML config file")
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable)")
     c = sub.add_parser("pilot", help="run a fraction of the budget; print time, failures, projected cost")
     c.add_argument("config", help="YAML config file")
     c.add_argument("--fraction", type=float, default=0.05, help="fraction of budget.trials to run (default 0.05)")
@@ -97,4 +137,5 @@ def add_parsers(sub: Any) -> None:
                    help="override a config key (repeatable)")
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"slurm": cmd_slurm, "pilot": cmd_pilot}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"slurm": cmd_slurm, "pilot": cmd_pilot,
+                                                             "worker": cmd_worker}

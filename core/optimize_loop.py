@@ -46,7 +46,7 @@ class StudyAPI(Protocol):
     def add_trial(self, config: dict, n_replicates: Optional[int] = None,
                   user_attrs: Optional[dict] = None) -> int: ...
     def propose_trial(self, trials: Optional[Sequence[Trial]] = None, n_replicates: Optional[int] = None,
-                      max_attempts: int = 50) -> Optional[int]: ...
+                      max_attempts: int = 50, limit: Optional[int] = None) -> Optional[int]: ...
     def extend(self, trial: int) -> int: ...
     def summarize(self, trial: Trial) -> TrialSummary: ...
     def best_or_none(self) -> Optional[TrialSummary]: ...
@@ -192,7 +192,9 @@ class OptimizeLoop:
             self.study.extend(work.trial)
             number = work.trial
         elif isinstance(work, Propose) and not self._exhausted:
-            proposed = self.study.propose_trial(trials)
+            proposed = self.study.propose_trial(trials, limit=self.opt.n_trials)
+            if proposed is None and self.storage.n_trials(self.name) >= self.opt.n_trials:
+                return None  # other drivers on this storage filled the budget meanwhile
             if proposed is None:  # finite space exhausted
                 logger.info("strategy has nothing left to propose; stopping at %d trials", len(trials))
                 self._exhausted = True

@@ -22,6 +22,10 @@ PROFILE_DEFAULTS: dict[str, Any] = {"partition": None, "account": None, "constra
                                     "setup": [], "python": None}
 
 
+#: how an allocation runs the study (see slurm/README.md)
+LAYOUTS = ("drivers", "workers")
+
+
 def slurm_dir() -> Path:
     """The ``slurm/`` folder of this checkout (templates and site profiles)."""
     return Path(__file__).resolve().parents[1] / "slurm"
@@ -55,7 +59,7 @@ def load_profile(name: str, search: Optional[list[Path]] = None) -> dict[str, An
 
 def render_script(config: Path, profile: dict[str, Any], *, study: str, output: Path, nodes: int = 1,
                   gpus_per_node: Optional[int] = None, workers_per_node: Optional[int] = None,
-                  extra_args: str = "") -> str:
+                  extra_args: str = "", layout: str = "drivers") -> str:
     """The sbatch script for ``config`` under ``profile``.
 
     Args:
@@ -66,7 +70,12 @@ def render_script(config: Path, profile: dict[str, Any], *, study: str, output: 
         gpus_per_node: GPUs per node (default: the profile's).
         workers_per_node: training workers per node (default: one per GPU, else one per CPU
             of ``cpus_per_task``).
+        layout: "drivers" (one ``uqhpo run`` per node with ``workers_per_node`` local
+            worker processes) or "workers" (``workers_per_node`` Slurm tasks per node, each
+            a ``uqhpo worker`` that takes work from the shared storage, one GPU each).
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if nodes < 1:
         raise ValueError(f"--nodes must be >= 1, got {nodes}")
     gpus = int(profile["gpus_per_node"] if gpus_per_node is None else gpus_per_node)
@@ -74,14 +83,26 @@ def render_script(config: Path, profile: dict[str, Any], *, study: str, output: 
     extra = [f"#SBATCH --{key}={profile[key]}" for key in ("partition", "account", "constraint") if profile[key]]
     if gpus > 0:
         extra.append(f"#SBATCH --gpus-per-node={gpus}")
+    python = profile["python"] or shlex.quote(sys.executable)
+    config_arg = shlex.quote(str(config.resolve()))
+    if layout == "drivers":
+        ntasks = 1
+        launch = ("# One uqhpo driver per node, each with its own local training workers (one GPU each\n"
+                  "# when the node has GPUs); drivers coordinate only through the study's storage.\n"
+                  f"srun --ntasks-per-node=1 --kill-on-bad-exit=0 {python} -m uqhpo.cli run {config_arg} \\\n"
+                  f"    --set executor.name=local --set executor.workers={workers} --quiet {extra_args}")
+    else:
+        ntasks = workers
+        launch = ("# One uqhpo worker per Slurm task (one GPU each, by SLURM_LOCALID); each proposes\n"
+                  "# or extends under the storage lock, trains, records, and asks again.\n"
+                  f"srun --ntasks-per-node={workers} --kill-on-bad-exit=0 {python} -m uqhpo.cli worker "
+                  f"{config_arg} --quiet {extra_args}")
     template = (slurm_dir() / "templates" / "study.sbatch").read_text()
     return template.format(
         study=study, nodes=nodes, cpus_per_task=int(profile["cpus_per_task"]), time=profile["time"],
         workdir=shlex.quote(str(Path.cwd())), output=shlex.quote(str(output)),
         signal_seconds=int(profile["signal_seconds"]), sbatch_extra="\n".join(extra),
-        setup="\n".join(str(line) for line in profile["setup"]),
-        python=profile["python"] or shlex.quote(sys.executable), config=shlex.quote(str(config.resolve())),
-        workers_per_node=workers, extra_args=extra_args)
+        setup="\n".join(str(line) for line in profile["setup"]), ntasks_per_node=ntasks, launch=launch)
 
 
 #: pending reasons that no amount of waiting resolves: the job asks for more than the

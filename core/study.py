@@ -151,7 +151,7 @@ class Study:
         return self.strategy.propose(self.observations(trials), pending, n, proposal_rng(self.seed, len(trials)))
 
     def propose_trial(self, trials: Optional[Sequence[Trial]] = None, n_replicates: Optional[int] = None,
-                      max_attempts: int = 50) -> Optional[int]:
+                      max_attempts: int = 50, limit: Optional[int] = None) -> Optional[int]:
         """Propose one config and reserve it as the next trial, atomically.
 
         The proposal's rng is keyed by the trial number it is reserved under. When another
@@ -159,8 +159,13 @@ class Study:
         are read again and a new config is proposed (with the other one pending), so
         concurrent drivers do not evaluate one config twice.
 
+        Args:
+            limit: the study's budget; when other drivers filled it meanwhile, nothing is
+                reserved (so concurrent drivers never overshoot it).
+
         Returns:
-            The new trial's number, or None when the strategy has nothing left to propose.
+            The new trial's number, or None when the strategy has nothing left to propose
+            or the trials reached ``limit``.
         """
         trials = list(self.all_trials() if trials is None else trials)
         configs: list[dict] = []
@@ -172,6 +177,8 @@ class Study:
             if number is not None:
                 return number
             trials = self.all_trials()
+            if limit is not None and len(trials) >= limit:
+                return None
         logger.warning("study '%s': %d proposals in a row were taken by other drivers; adding the last one",
                        self.name, max_attempts)
         return self.add_trial(configs[0], n_replicates)

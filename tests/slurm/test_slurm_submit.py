@@ -142,3 +142,39 @@ def test_scancel_mid_study_then_resume_finishes_exactly(tmp_path, monkeypatch):
     trials = uqhpo.load_study(url, "cancelled").all_trials()
     assert len(trials) == 8 and all(t.state.value == "COMPLETE" for t in trials)
     assert all(len(t.losses) == 2 for t in trials)
+
+
+def test_worker_layout_renders_one_srun_task_per_worker(config, capsys):
+    assert main(["slurm", str(config), "--profile", "generic-gpu", "--layout", "workers", "--dry-run"]) == 0
+    script = capsys.readouterr().out
+    assert "#SBATCH --ntasks-per-node=4" in script               # one task per GPU of the profile
+    assert "srun --ntasks-per-node=4" in script and "-m uqhpo.cli worker" in script
+    assert "executor.name=local" not in script
+
+
+def test_each_slurm_task_gets_its_own_gpu():
+    from uqhpo.cli_cluster import pin_gpu
+
+    assert pin_gpu({"CUDA_VISIBLE_DEVICES": "0,1,2,3", "SLURM_LOCALID": "2"}) == "2"
+    assert pin_gpu({"CUDA_VISIBLE_DEVICES": "4,5", "SLURM_LOCALID": "1"}) == "5"
+    assert pin_gpu({"CUDA_VISIBLE_DEVICES": "3", "SLURM_LOCALID": "0"}) is None    # already one GPU
+    assert pin_gpu({"SLURM_LOCALID": "1"}) is None                                # no GPUs
+    assert pin_gpu({"CUDA_VISIBLE_DEVICES": "0,1"}) is None                       # not under srun
+
+
+@pytest.mark.slurm
+def test_workers_layout_two_srun_tasks_share_the_study_exactly(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "tasks.yaml"   # trainings of 0.5-1 s, so that both tasks get work
+    config.write_text(SLOW_CONFIG.replace("low: 1.0, high: 1.5", "low: 0.5, high: 1.0")
+                      .replace("study: cancelled", "study: twotasks"))
+    env = _slurm_env()
+    proc = subprocess.run([sys.executable, "-m", "uqhpo.cli", "slurm", str(config), "--profile", "local",
+                           "--layout", "workers", "--workers-per-node", "2", "--wait"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = uqhpo.load_study(f"sqlite:///{tmp_path / 'study.db'}", "twotasks").all_trials()
+    assert len(trials) == 8 and all(t.state.value == "COMPLETE" for t in trials)   # budget not overshot
+    assert all(len(t.losses) == 2 for t in trials)
+    assert len({tuple(sorted(t.config.items())) for t in trials}) == 8   # no config proposed twice
+    assert len({r.worker for t in trials for r in t.replicates}) == 2     # both tasks did work

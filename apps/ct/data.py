@@ -20,11 +20,12 @@ import argparse
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from uqhpo.atomic_file import atomic_path
 
 from . import phantoms
 from .recon import project
@@ -153,27 +154,17 @@ def write_h5(path: str | os.PathLike, theta: np.ndarray, splits: dict, attrs: di
     modification times are off, so the same content gives the same bytes."""
     import h5py  # noqa: PLC0415 - optional dependency, only for files
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("theta", data=np.asarray(theta, dtype=np.float64), track_times=False)
-            for split, arrays in splits.items():
-                group = f.create_group(split, track_order=False)
-                for key, value in arrays.items():
-                    # gzip level 1: the sparse sinograms are mostly zeros (deterministic, so still byte-identical)
-                    packed = {"compression": "gzip", "compression_opts": 1} if np.ndim(value) > 1 else {}
-                    group.create_dataset(key, data=value, track_times=False, **packed)
-            for key, value in attrs.items():
-                f.attrs[key] = value
-        os.chmod(tmp, 0o644)   # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("theta", data=np.asarray(theta, dtype=np.float64), track_times=False)
+        for split, arrays in splits.items():
+            group = f.create_group(split, track_order=False)
+            for key, value in arrays.items():
+                # gzip level 1: the sparse sinograms are mostly zeros (deterministic, so still byte-identical)
+                packed = {"compression": "gzip", "compression_opts": 1} if np.ndim(value) > 1 else {}
+                group.create_dataset(key, data=value, track_times=False, **packed)
+        for key, value in attrs.items():
+            f.attrs[key] = value
+    return Path(path)
 
 
 def generate_file(path: str | os.PathLike, gen: Generation) -> Path:

@@ -20,12 +20,13 @@ import argparse
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from uqhpo.atomic_file import atomic_path
 
 from . import hydrology as hy
 from .records import Basin, check_basin, read_csv_records, write_csv_records
@@ -77,33 +78,23 @@ def write_h5(path: str | os.PathLike, basin: Basin, attrs: dict) -> Path:
     """Write the HDF5 layout atomically (temporary name, then rename); byte-reproducible."""
     import h5py  # noqa: PLC0415 - optional dependency, only for files
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w", track_order=False) as f:
-            f.create_dataset("time", data=basin.dates.astype("datetime64[D]").astype(np.int64), track_times=False)
-            f["time"].attrs["units"] = "days since 1970-01-01"
-            f.create_dataset("forcing", data=np.asarray(basin.forcing, np.float64), track_times=False)
-            f["forcing"].attrs["names"] = list(hy.FORCING_NAMES)
-            f["forcing"].attrs["units"] = list(hy.FORCING_UNITS)
-            f.create_dataset("head", data=np.asarray(basin.head, np.float64), track_times=False)
-            f["head"].attrs["wells"] = list(basin.wells)
-            f["head"].attrs["units"] = "m"
-            if basin.well_params:
-                cols = list(basin.well_params)
-                f.create_dataset("well_params", data=np.column_stack([basin.well_params[c] for c in cols]),
-                                 track_times=False)
-                f["well_params"].attrs["columns"] = cols
-            for k, v in attrs.items():
-                f.attrs[k] = v
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=False) as f:
+        f.create_dataset("time", data=basin.dates.astype("datetime64[D]").astype(np.int64), track_times=False)
+        f["time"].attrs["units"] = "days since 1970-01-01"
+        f.create_dataset("forcing", data=np.asarray(basin.forcing, np.float64), track_times=False)
+        f["forcing"].attrs["names"] = list(hy.FORCING_NAMES)
+        f["forcing"].attrs["units"] = list(hy.FORCING_UNITS)
+        f.create_dataset("head", data=np.asarray(basin.head, np.float64), track_times=False)
+        f["head"].attrs["wells"] = list(basin.wells)
+        f["head"].attrs["units"] = "m"
+        if basin.well_params:
+            cols = list(basin.well_params)
+            f.create_dataset("well_params", data=np.column_stack([basin.well_params[c] for c in cols]),
+                             track_times=False)
+            f["well_params"].attrs["columns"] = cols
+        for k, v in attrs.items():
+            f.attrs[k] = v
+    return Path(path)
 
 
 def generate_file(path: str | os.PathLike, seed: int = 0, **options: Any) -> Path:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from uqhpo.atomic_file import atomic_path
 
 from . import physics as ph
 
@@ -150,23 +151,13 @@ def write_h5(path: str | os.PathLike, arrays: dict, attrs: dict) -> Path:
     """Write the HDF5 layout atomically (temporary name, then rename); byte-reproducible."""
     import h5py  # noqa: PLC0415 - optional dependency, only for files
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w", track_order=False) as f:
-            for key in KEYS:
-                dtype = np.int8 if key == "pert" else np.float64
-                f.create_dataset(key, data=np.asarray(arrays[key], dtype=dtype), track_times=False)
-            for k, v in attrs.items():
-                f.attrs[k] = v
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=False) as f:
+        for key in KEYS:
+            dtype = np.int8 if key == "pert" else np.float64
+            f.create_dataset(key, data=np.asarray(arrays[key], dtype=dtype), track_times=False)
+        for k, v in attrs.items():
+            f.attrs[k] = v
+    return Path(path)
 
 
 def generate_file(path: str | os.PathLike, n: int = 500_000, seed: int = 0,

@@ -16,12 +16,13 @@ import csv
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from uqhpo.atomic_file import atomic_path
 
 from .simulate import DEFAULTS, simulate
 from .topology import build_topology, link_adjacency
@@ -80,22 +81,12 @@ def write_h5(path: str | os.PathLike, arrays: dict, attrs: dict) -> Path:
     """Write datasets and attributes to ``path`` (temporary name, then rename; no timestamps)."""
     import h5py  # noqa: PLC0415 - optional dependency
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            for key, value in arrays.items():
-                f.create_dataset(key, data=value, track_times=False)
-            for key, value in attrs.items():
-                f.attrs[key] = value
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for key, value in arrays.items():
+            f.create_dataset(key, data=value, track_times=False)
+        for key, value in attrs.items():
+            f.attrs[key] = value
+    return Path(path)
 
 
 def ensure_file(path: str | os.PathLike, days: int, seed: int) -> Path:

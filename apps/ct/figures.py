@@ -14,33 +14,16 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
+from uqhpo.analysis.saved_files import replicate_files
+
 from .uq import aggregate_examples
 
 EXAMPLES_PATTERN = "replicate*_examples.npz"
 
 
 def trial_example_paths(trial: Any, search_dirs: Iterable[str | os.PathLike] = ()) -> list[Path]:
-    """The saved replicate examples of a trial.
-
-    Args:
-        trial: a ``uqhpo.trial.Trial`` (its completed replicates' ``examples_path`` metrics
-            are used) or a directory holding ``replicate*_examples.npz``.
-        search_dirs: fallback folders searched for ``trial<N>/replicate*_examples.npz``.
-
-    Returns:
-        existing paths, sorted (empty when none were found).
-    """
-    if isinstance(trial, (str, os.PathLike)):
-        return sorted(Path(trial).glob(EXAMPLES_PATTERN))
-    found = []
-    for rep in (trial.latest() if hasattr(trial, "latest") else {}).values():
-        p = (rep.metrics or {}).get("examples_path")
-        if p and Path(p).exists() and getattr(rep.state, "value", rep.state) == "COMPLETE":
-            found.append(Path(p))
-    if not found:
-        for d in search_dirs:
-            found.extend(Path(d).glob(f"**/trial{trial.number}/{EXAMPLES_PATTERN}"))
-    return sorted(set(found))
+    """The saved replicate files of a trial (a ``Trial`` or a folder); sorted, maybe empty."""
+    return replicate_files(trial, "examples_path", EXAMPLES_PATTERN, search_dirs)
 
 
 def _psnr(image: np.ndarray, truth: np.ndarray) -> float:

@@ -15,6 +15,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from uqhpo.analysis.saved_files import replicate_files
+
 from . import scores
 from .prep import Prepared
 
@@ -127,15 +129,5 @@ def aggregate_forecasts(paths: Iterable[str | os.PathLike]) -> dict:
 
 
 def forecast_paths(trial: Any, search_dirs: Iterable[str | os.PathLike] = ()) -> list[Path]:
-    """The saved replicate forecasts of a trial (a ``Trial`` or a folder); sorted, maybe empty."""
-    if isinstance(trial, (str, os.PathLike)):
-        return sorted(Path(trial).glob(PATTERN))
-    found = []
-    for rep in (trial.latest() if hasattr(trial, "latest") else {}).values():
-        pth = (rep.metrics or {}).get("forecast_path")
-        if pth and Path(pth).exists() and getattr(rep.state, "value", rep.state) == "COMPLETE":
-            found.append(Path(pth))
-    if not found:
-        for d in search_dirs:
-            found.extend(Path(d).glob(f"**/trial{trial.number}/{PATTERN}"))
-    return sorted(set(found))
+    """The saved replicate files of a trial (a ``Trial`` or a folder); sorted, maybe empty."""
+    return replicate_files(trial, "forecast_path", PATTERN, search_dirs)

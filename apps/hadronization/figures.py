@@ -14,6 +14,8 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
+from uqhpo.analysis.saved_files import replicate_files
+
 from .prep import CLASS_NAMES
 from .uq import aggregate_histograms
 
@@ -21,28 +23,8 @@ HIST_PATTERN = "replicate*_hist.npz"
 
 
 def trial_histogram_paths(trial: Any, search_dirs: Iterable[str | os.PathLike] = ()) -> list[Path]:
-    """The saved replicate histograms of a trial.
-
-    Args:
-        trial: a ``uqhpo.trial.Trial`` (its completed replicates' ``hist_path`` metrics
-            are used) or a directory holding ``replicate*_hist.npz``.
-        search_dirs: fallback folders searched for ``trial<N>/replicate*_hist.npz``.
-
-    Returns:
-        existing paths, sorted (empty when none were found).
-    """
-    if isinstance(trial, (str, os.PathLike)):
-        return sorted(Path(trial).glob(HIST_PATTERN))
-    found = []
-    latest = trial.latest() if hasattr(trial, "latest") else {}
-    for rep in latest.values():
-        p = (rep.metrics or {}).get("hist_path")
-        if p and Path(p).exists() and getattr(rep.state, "value", rep.state) == "COMPLETE":
-            found.append(Path(p))
-    if not found:
-        for d in search_dirs:
-            found.extend(Path(d).glob(f"**/trial{trial.number}/{HIST_PATTERN}"))
-    return sorted(set(found))
+    """The saved replicate files of a trial (a ``Trial`` or a folder); sorted, maybe empty."""
+    return replicate_files(trial, "hist_path", HIST_PATTERN, search_dirs)
 
 
 def _pyplot():

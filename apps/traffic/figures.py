@@ -14,6 +14,8 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
+from uqhpo.analysis.saved_files import replicate_files
+
 from .uq import Z95, aggregate
 
 FORECAST_PATTERN = "replicate*_forecast.npz"
@@ -21,18 +23,8 @@ DEFAULT_LINKS = ("KANS->CHIC", "FNAL->CHIC", "WASH->CERN")   # backbone, lab spu
 
 
 def trial_forecast_paths(trial: Any, search_dirs: Iterable[str | os.PathLike] = ()) -> list[Path]:
-    """The saved replicate forecasts of a trial (a ``uqhpo`` trial or a directory)."""
-    if isinstance(trial, (str, os.PathLike)):
-        return sorted(Path(trial).glob(FORECAST_PATTERN))
-    found = []
-    for rep in (trial.latest() if hasattr(trial, "latest") else {}).values():
-        p = (rep.metrics or {}).get("forecast_path")
-        if p and Path(p).exists() and getattr(rep.state, "value", rep.state) == "COMPLETE":
-            found.append(Path(p))
-    if not found:
-        for d in search_dirs:
-            found.extend(Path(d).glob(f"**/trial{trial.number}/{FORECAST_PATTERN}"))
-    return sorted(set(found))
+    """The saved replicate files of a trial (a ``Trial`` or a folder); sorted, maybe empty."""
+    return replicate_files(trial, "forecast_path", FORECAST_PATTERN, search_dirs)
 
 
 def _pick_links(names: Sequence[str], wanted: Optional[Sequence[str]]) -> list[int]:

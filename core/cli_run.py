@@ -69,11 +69,11 @@ def _optimize(study: Any, cfg: Any, n_trials: int, args: argparse.Namespace, res
     from .optimize_loop import Terminated  # noqa: PLC0415
 
     executor: Any = cfg.executor.name
-    if executor == "dask":  # the only executor with options beyond the worker count
+    options = {k: v for k in ("address", "scheduler_file") if (v := getattr(cfg.executor, k)) is not None}
+    if options:  # constructor options beyond the worker count (the schema allows them for dask only)
         from .executors import make_executor  # noqa: PLC0415
 
-        executor = make_executor("dask", workers=cfg.executor.workers, address=cfg.executor.address,
-                                 scheduler_file=cfg.executor.scheduler_file)
+        executor = make_executor(executor, workers=cfg.executor.workers, **options)
     try:
         study.optimize(cfg.task, n_trials=n_trials, n_replicates=cfg.uq.replicates, executor=executor,
                        workers=cfg.executor.workers, replicates_parallel=cfg.uq.replicates_parallel,

@@ -8,14 +8,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 
-def read_yaml(path: Path) -> dict:
-    import yaml  # noqa: PLC0415
-
-    if not path.exists():
-        return {}
-    return yaml.safe_load(path.read_text()) or {}
-
-
 def format_config(config: dict) -> str:
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in config.items())
 
@@ -41,25 +33,25 @@ def best_trial_files(args: argparse.Namespace, default_name: str, find_paths: Ca
     """(study, best summary, saved paths) for ``args.config``/``--storage``/``--study``;
     None after printing why (no study, or nothing saved and ``--no-retrain``)."""
     import uqhpo  # noqa: PLC0415
+    from uqhpo.config import load_config  # noqa: PLC0415
 
-    cfg = read_yaml(args.config)
-    study_cfg = cfg.get("study")
-    name = args.study or (study_cfg.get("name") if isinstance(study_cfg, dict) else study_cfg) or default_name
-    # configs without storage/output use the defaults under the current directory: runs/<study>/
-    storage = args.storage or cfg.get("storage", f"sqlite:///runs/{name}/study.db")
+    # the same storage, study name and output folder as `uqhpo run` (paths relative to the config)
+    cfg = load_config(args.config, import_dirs=True)
+    name = args.study or cfg.study or default_name
+    storage = args.storage or cfg.storage
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).exists():
         print(f"no study at {storage}: run `uqhpo run {args.config}` first")
         return None
     study = uqhpo.load_study(storage, name=name)
     best = study.best
     trial = next(t for t in study.all_trials() if t.number == best.number)
-    output = Path(cfg.get("output", f"runs/{name}"))
+    output = cfg.output_dir
     paths = find_paths(trial, search_dirs=[output, Path(storage.split(":///", 1)[-1]).parent])
     if not paths:
         if args.no_retrain:
             print(f"trial {best.number} has no saved {what} and --no-retrain was given")
             return None
         user = study.record.settings.get("user") or {}
-        data = (user.get("config") or user).get("data") or cfg.get("data") or {}
+        data = (user.get("config") or user).get("data") or cfg.data or {}
         paths = retrain(make_task(), trial, data, int(study.mc_dropout or 0), output / "figure_retrain", result_key)
     return study, best, paths

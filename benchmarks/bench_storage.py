@@ -1,25 +1,44 @@
 """Storage latency and concurrency benchmark: prints tables, asserts nothing.
 
 One *ask+tell cycle* is what a study does per config with k replicates and no proposal:
-``add_trial`` (k seeds) then k times ``claim`` + ``finish``. ``get_trials`` (a study's ask
-reads it once per proposal) is timed separately. Both are measured at 100, 1 000 and
-10 000 stored trials (each finished, k replicates) against the in-memory baseline of the
-same run. A last table has 8 spawned processes writing to one file at once.
+``add_trial`` (k seeds) then k times ``claim`` + ``finish``. ``get_trials`` (a full read,
+which a study no longer does per proposal) is timed separately. Both are measured at 100,
+1 000 and 10 000 stored trials (each finished, k replicates) against the in-memory
+baseline of the same run.
 
-Usage: ``python benchmarks/bench_storage.py [--quick] [--dir PATH]`` (``--dir`` puts the
-files somewhere else, e.g. on an NFS mount, to see what a cluster file system costs).
+The *study* table times a whole ``Study.ask() + Study.tell()`` at the same sizes on each
+backend, twice: with a constant-cost strategy (what the study and the storage cost: the
+incremental read ``changes_since`` and the per-trial cache) and with the random strategy
+(whose de-duplication against every evaluated config is the strategy's own cost), and
+counts the trial records the storage handed out per cycle. The *status* line times
+``uqhpo status`` (a new process, as a user runs it) on a study of 100 000 replicates.
+Studies are built in bulk by :func:`build_study` (one SQLite transaction, one journal
+append). A last table has 8 spawned processes writing to one file at once.
+
+Usage: ``python benchmarks/bench_storage.py [--quick] [--dir PATH] [--only study]``
+(``--dir`` puts the files somewhere else, e.g. on an NFS mount, to see what a cluster
+file system costs; ``--only study`` runs the study and status tables only).
 """
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
 import os
+import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from typing import Any
 
+import numpy as np
+
+import uqhpo
 from uqhpo.storage import JournalStorage, StudyRecord, get_storage
-from uqhpo.trial import State
+from uqhpo.storage._events import AddTrial, Claim, Finish
+from uqhpo.storage._json import config_key, dumps
+from uqhpo.trial import Observations, State
 
 K = 3  # replicates per config
 
@@ -122,65 +141,207 @@ def concurrency(kind: str, n_procs: int, n_trials: int, directory: str) -> dict:
             "ops_per_s": expected * 3 / elapsed}
 
 
-def study_ask_tell(kinds: list[str], sizes: list[int], repeats: int, directory: str) -> dict:
-    """Median ms of a whole ``Study.ask()`` + ``Study.tell()`` (random strategy, 6 reals) with n
-    stored trials: what a driver pays per config, storage reads and aggregation included."""
-    import numpy as np
+SPACE = uqhpo.Space({f"x{i}": uqhpo.Real(0.0, 1.0) for i in range(6)})
 
-    import uqhpo
-    from uqhpo.trial import State
-    space = uqhpo.Space({f"x{i}": uqhpo.Real(0.0, 1.0) for i in range(6)})
-    out = {}
+
+def build_study(url: str, n_trials: int, k: int = K, seed: int = 0, name: str = "default") -> uqhpo.Study:
+    """A study of ``n_trials`` finished trials with ``k`` COMPLETE replicates each (random
+    configs of :data:`SPACE`, random losses), written in bulk: one SQLite transaction, or
+    one append of the journal's lines (events as the storage writes them). 100 000
+    replicates take seconds instead of minutes of single writes."""
+    study = uqhpo.create_study(SPACE, strategy="random", seed=seed, storage=url, n_replicates=k, name=name)
+    rng = np.random.default_rng(seed)
+    configs = SPACE.sample(rng, n_trials)
+    losses = rng.random((n_trials, k)).tolist()
+    now = time.time()
+    path = getattr(study.storage, "path", None)
+    if url.startswith("sqlite:"):
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO trials (study, number, config, n_replicates, created, user_attrs, config_key) "
+                         "VALUES (?, ?, ?, ?, ?, '{}', ?)",
+                         [(name, n, dumps(c), k, now, config_key(c)) for n, c in enumerate(configs)])
+        conn.executemany("INSERT INTO replicates (study, trial, idx, attempt, seed, state, loss, metrics, runtime, "
+                         "error, worker, heartbeat, started, finished) "
+                         "VALUES (?, ?, ?, 0, ?, 'COMPLETE', ?, '{}', 1.0, NULL, 'bench', ?, ?, ?)",
+                         [(name, n, i, n * k + i, losses[n][i], now, now - 1.0, now)
+                          for n in range(n_trials) for i in range(k)])
+        conn.execute("COMMIT")
+        conn.close()
+    elif url.startswith("journal:"):
+        lines = []
+        for n, c in enumerate(configs):
+            lines.append(AddTrial(name, n, c, tuple(n * k + i for i in range(k)), {}, now))
+            for i in range(k):
+                lines += [Claim(name, n, i, 0, worker="bench", now=now - 1.0),
+                          Finish(name, n, i, 0, state=State.COMPLETE, loss=losses[n][i], metrics={}, runtime=1.0,
+                                 error=None, now=now)]
+        with open(path, "a") as fh:
+            fh.write("".join(dumps(e.to_json()) + "\n" for e in lines))
+    else:
+        for n, c in enumerate(configs):
+            number = study.storage.add_trial(name, c, [n * k + i for i in range(k)])
+            for i in range(k):
+                study.storage.finish(name, number, i, 0, State.COMPLETE, loss=losses[n][i], runtime=1.0)
+    return study
+
+
+class ConstantCostStrategy:
+    """One random config per call, no de-duplication: a strategy whose cost does not grow
+    with the trials, so what grows in a cycle is the study's and the storage's."""
+
+    def __init__(self, space: uqhpo.Space):
+        self.space = space
+
+    def propose(self, observations: Observations, pending: Any, n: int, rng: np.random.Generator) -> list[dict]:
+        return self.space.sample(rng, n)
+
+
+class _Counted:
+    """Counts the trial records a storage hands out (changes_since, get_trials, get_trial)."""
+
+    def __init__(self, storage: Any):
+        self.records = 0
+        for method in ("changes_since", "get_trials", "get_trial"):
+            original = getattr(storage, method)
+            setattr(storage, method, self._counting(original))
+
+    def _counting(self, fn: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            out = fn(*args, **kwargs)
+            trials = out[0] if isinstance(out, tuple) else out
+            self.records += len(trials) if isinstance(trials, list) else 1
+            return out
+        return call
+
+
+def _url_of(kind: str, directory: str, tag: str) -> str:
+    if kind == "memory":
+        return "memory"
+    if kind == "sqlite":
+        return f"sqlite:///{directory}/{tag}.db"
+    return f"journal:///{directory}/{tag}.jsonl"
+
+
+def study_ask_tell(kinds: list[str], sizes: list[int], repeats: int, directory: str) -> dict:
+    """``{(kind, size): {"null": ms, "random": ms, "records": n}}``: median ms of a whole
+    ``Study.ask() + Study.tell()`` (k replicates) with ``size`` stored trials, with the
+    constant-cost strategy and with the random strategy, and the trial records read per
+    constant-cost cycle. The journal ``fsync``s every line (the default)."""
+    out: dict = {}
     for kind in kinds:
         for size in sizes:
-            url = "memory" if kind == "memory" else _url(kind, os.path.join(directory, f"study-{kind}-{size}"))
-            study = uqhpo.create_study(space, strategy="random", seed=0, storage=url, n_replicates=K)
-            rng = np.random.default_rng(0)
-            for config in space.sample(rng, size):
-                number = study.storage.add_trial(study.name, config, list(range(K)))
-                for i in range(K):
-                    r = study.storage.claim(study.name, "bench", trial=number, index=i)
-                    study.storage.finish(study.name, number, i, r.attempt, State.COMPLETE, loss=float(rng.random()))
+            study = build_study(_url_of(kind, directory, f"study-{kind}-{size}"), size)
+            study.all_trials()  # a driver reads everything once, when it starts
 
             def one() -> None:
                 study.tell(study.ask(), [0.5] * K)
-            out[(kind, size)] = _median_ms(one, repeats)
+            counter = _Counted(study.storage)
+            random_strategy = study.strategy
+            study.strategy = ConstantCostStrategy(SPACE)
+            one()  # warm up
+            before = counter.records
+            null_ms = _median_ms(one, repeats)
+            records = (counter.records - before) / repeats
+            study.strategy = random_strategy
+            random_ms = _median_ms(one, max(3, repeats // 3))
+            out[(kind, size)] = {"null": null_ms, "random": random_ms, "records": records}
+            print(f"  {kind:8s} {size:>6d} trials: study ask+tell {null_ms:8.2f} ms (constant-cost strategy), "
+                  f"{random_ms:8.2f} ms (random strategy), {records:.1f} records read per cycle", flush=True)
+            study.storage.close()
     return out
+
+
+def status_time(kind: str, n_replicates: int, directory: str, k: int = K) -> dict:
+    """Seconds of ``uqhpo status`` on a study of ``n_replicates`` replicates (a new process,
+    as a user runs it), and for comparison of ``python -c 'import uqhpo.cli'`` (the
+    interpreter and imports alone) and of one ``Storage.get_trials`` in this process (what
+    handing over every record costs, which any status pays); the best of 3 runs each."""
+    url = _url_of(kind, directory, f"status-{kind}")
+    t0 = time.perf_counter()
+    build_study(url, -(-n_replicates // k), k).storage.close()
+    built = time.perf_counter() - t0
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    def best_of_3(cmd: list[str]) -> tuple[float, str]:
+        times, text = [], ""
+        for _ in range(3):
+            t = time.perf_counter()
+            text = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+            times.append(time.perf_counter() - t)
+        return min(times), text
+    status_s, text = best_of_3([sys.executable, "-m", "uqhpo.cli", "status", url])
+    import_s, _ = best_of_3([sys.executable, "-c", "import uqhpo.cli"])
+    reads = []
+    for _ in range(3):
+        storage = get_storage(url, read_only=True)
+        t = time.perf_counter()
+        storage.get_trials("default")
+        reads.append(time.perf_counter() - t)
+        storage.close()
+    return {"built": built, "status": status_s, "imports": import_s, "read": min(reads), "text": text}
+
+
+def _print_study_table(st: dict, kinds: list[str], sizes: list[int]) -> None:
+    first = sizes[0]
+    print(f"\n{'backend':8s} {'trials':>6s} {'study ms':>9s} {'x at ' + str(first):>9s} {'records':>8s} "
+          f"{'+random ms':>11s} {'x at ' + str(first):>9s}")
+    for kind in kinds:
+        base = st[(kind, first)]
+        for size in sizes:
+            r = st[(kind, size)]
+            print(f"{kind:8s} {size:>6d} {r['null']:9.2f} {r['null'] / base['null']:9.2f} {r['records']:8.1f} "
+                  f"{r['random']:11.2f} {r['random'] / base['random']:9.2f}")
+    print("(study ms: constant-cost strategy, i.e. the study's and the storage's cost; records: trial records "
+          "read per cycle; +random ms: the same cycle with the random strategy, whose de-duplication against "
+          "every evaluated config grows with the trials)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="sizes 100 and 1000, fewer cycles, 4 processes")
     parser.add_argument("--dir", default=None, help="where the database files go (default: a temp dir)")
+    parser.add_argument("--only", choices=["study", "status"], default=None,
+                        help="only the study table and the status line (study), or only the status line (status)")
+    parser.add_argument("--status-replicates", type=int, default=100_000, help="replicates of the status study")
     args = parser.parse_args()
     sizes = [100, 1000] if args.quick else [100, 1000, 10_000]
     cycles = 20 if args.quick else 50
     n_procs, n_trials = (4, 25) if args.quick else (8, 50)
     kinds = ["memory", "sqlite", "journal", "journal-nosync"]
     with tempfile.TemporaryDirectory(dir=args.dir) as directory:
-        print(f"latency (k={K} replicates per config; median of {cycles} cycles) in {directory}")
-        res = latency(kinds, sizes, cycles, directory)
-        print(f"\n{'backend':14s} {'trials':>6s} {'ask+tell ms':>12s} {'x memory':>9s} {'get_trials ms':>14s} "
-              f"{'x memory':>9s}")
-        for kind in kinds:
-            for size in sizes:
-                cyc, read = res[(kind, size)]
-                base_cyc, base_read = res[("memory", size)]
-                print(f"{kind:14s} {size:>6d} {cyc:12.3f} {cyc / base_cyc:9.1f} {read:14.3f} {read / base_read:9.1f}")
-        print("\nwhole Study.ask + Study.tell (random strategy, 6 reals): what a driver pays per config")
-        print(f"{'backend':14s} {'trials':>6s} {'ms':>10s} {'x memory':>9s}")
-        study_kinds = ["memory", "sqlite"]
-        st = study_ask_tell(study_kinds, sizes, 5, directory)
-        for kind in study_kinds:
-            for size in sizes:
-                print(f"{kind:14s} {size:>6d} {st[(kind, size)]:10.1f} {st[(kind, size)] / st[('memory', size)]:9.1f}")
-        print(f"\n{n_procs} concurrent writer processes, {n_trials} trials each (add_trial + claim + finish)")
-        print(f"{'backend':8s} {'written':>8s} {'lost':>5s} {'dup':>4s} {'unfinished':>10s} "
-              f"{'seconds':>8s} {'ops/s':>8s}")
+        if args.only is None:
+            print(f"latency (k={K} replicates per config; median of {cycles} cycles) in {directory}")
+            res = latency(kinds, sizes, cycles, directory)
+            print(f"\n{'backend':14s} {'trials':>6s} {'ask+tell ms':>12s} {'x memory':>9s} {'get_trials ms':>14s} "
+                  f"{'x memory':>9s}")
+            for kind in kinds:
+                for size in sizes:
+                    cyc, read = res[(kind, size)]
+                    base_cyc, base_read = res[("memory", size)]
+                    print(f"{kind:14s} {size:>6d} {cyc:12.3f} {cyc / base_cyc:9.1f} {read:14.3f} "
+                          f"{read / base_read:9.1f}")
+        if args.only != "status":
+            repeats = 15 if args.quick else 30
+            print(f"\nwhole Study.ask + Study.tell (k={K}, 6 reals; median of {repeats} cycles): what a driver "
+                  "pays per config")
+            study_kinds = ["memory", "sqlite", "journal"]
+            _print_study_table(study_ask_tell(study_kinds, sizes, repeats, directory), study_kinds, sizes)
+        n_reps = args.status_replicates if not args.quick else min(args.status_replicates, 10_000)
+        print(f"\nuqhpo status on a study of {n_reps} replicates ({-(-n_reps // K)} trials x {K}; a new process, "
+              "best of 3)")
         for kind in ["sqlite", "journal"]:
-            c = concurrency(kind, n_procs, n_trials, directory)
-            print(f"{kind:8s} {c['written']:8d} {c['lost']:5d} {c['duplicated']:4d} {c['unfinished']:10d} "
-                  f"{c['seconds']:8.2f} {c['ops_per_s']:8.0f}")
+            res_s = status_time(kind, n_reps, directory)
+            print(f"{kind:8s} status {res_s['status']:6.2f} s (interpreter + imports alone {res_s['imports']:.2f} s; "
+                  f"one get_trials of all records {res_s['read']:.2f} s; built in {res_s['built']:.1f} s)", flush=True)
+        if args.only is None:
+            print(f"\n{n_procs} concurrent writer processes, {n_trials} trials each (add_trial + claim + finish)")
+            print(f"{'backend':8s} {'written':>8s} {'lost':>5s} {'dup':>4s} {'unfinished':>10s} "
+                  f"{'seconds':>8s} {'ops/s':>8s}")
+            for kind in ["sqlite", "journal"]:
+                c = concurrency(kind, n_procs, n_trials, directory)
+                print(f"{kind:8s} {c['written']:8d} {c['lost']:5d} {c['duplicated']:4d} {c['unfinished']:10d} "
+                      f"{c['seconds']:8.2f} {c['ops_per_s']:8.0f}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """Benchmark problems for the optimizer comparison (benchmarks/optimizer_bench.py).
 
 Three classic test functions on mixed integer/real boxes, each also in a noisy
-version, and one real training problem:
+version, two more added later that no strategy default was tuned on (exact only), and
+one real training problem:
 
 * ``branin-int``: Branin with x1 integer in [-5, 10] and x2 real in [0, 15].
 * ``hartmann6``: Hartmann-6 on [0, 1]^6.
 * ``ackley5-mixed``: Ackley on [-5, 10]^5 whose first three coordinates are integers.
-* ``<name>-noisy``: observed value = f(x) + N(0, sigma), sigma = 5 % of f's range
+* ``styblinski-tang4``: Styblinski-Tang on [-5, 5]^4 (untuned).
+* ``levy6-mixed``: Levy on [-10, 10]^6 whose first three coordinates are integers (untuned).
+* ``<name>-noisy`` (first three only): observed value = f(x) + N(0, sigma), sigma = 5 % of f's range
   over the box. The range is estimated once with a fixed scrambled Sobol sample
   (:func:`estimate_range`) and recorded in :data:`RECORDED_RANGES`; a test checks
   that the estimate still reproduces the recorded number.
@@ -32,7 +35,8 @@ import numpy as np
 from uqhpo.space import Integer, Real, Space
 
 __all__ = ["Problem", "PROBLEMS", "get_problem", "problem_names", "estimate_range", "branin", "hartmann6",
-           "ackley", "RECORDED_RANGES", "NOISE_FRACTION", "DIGITS_TRUTH_SEEDS"]
+           "ackley", "styblinski_tang", "levy", "CLEAN_PROBLEMS", "RECORDED_RANGES", "NOISE_FRACTION",
+           "DIGITS_TRUTH_SEEDS"]
 
 #: noise standard deviation of the noisy variants, as a fraction of f's range over the box
 NOISE_FRACTION = 0.05
@@ -40,7 +44,8 @@ NOISE_FRACTION = 0.05
 RANGE_SAMPLE_LOG2 = 16
 RANGE_SAMPLE_SEED = 20240601
 #: f's range (max - min) over the box from :func:`estimate_range` (2^16 scrambled Sobol points)
-RECORDED_RANGES = {"branin-int": 307.517, "hartmann6": 3.24322, "ackley5-mixed": 16.5189}
+RECORDED_RANGES = {"branin-int": 307.517, "hartmann6": 3.24322, "ackley5-mixed": 16.5189,
+                   "styblinski-tang4": 570.816, "levy6-mixed": 304.156}
 #: seeds of the fresh trainings that define the "true" value of a digits config
 DIGITS_TRUTH_SEEDS = tuple(range(10_000_001, 10_000_006))
 
@@ -66,6 +71,23 @@ def hartmann6(X: np.ndarray) -> np.ndarray:
     X = np.atleast_2d(X)
     inner = np.einsum("kj,nkj->nk", _H6_A, (X[:, None, :] - _H6_P[None]) ** 2)
     return -np.exp(-inner) @ _H6_ALPHA
+
+
+def styblinski_tang(X: np.ndarray) -> np.ndarray:
+    """Styblinski-Tang ``0.5 * sum(x^4 - 16 x^2 + 5 x)``. ``X``: ``(n, d)`` -> ``(n,)``;
+    minimum ``-39.16616570377142 * d`` at ``x_i = -2.903534027771178``."""
+    X = np.atleast_2d(X)
+    return 0.5 * np.sum(X ** 4 - 16 * X ** 2 + 5 * X, axis=1)
+
+
+def levy(X: np.ndarray) -> np.ndarray:
+    """Levy. ``X``: ``(n, d)`` -> ``(n,)``, minimum 0 at ``x = (1, ..., 1)``."""
+    X = np.atleast_2d(X)
+    W = 1 + (X - 1) / 4
+    head = np.sin(math.pi * W[:, 0]) ** 2
+    mid = np.sum((W[:, :-1] - 1) ** 2 * (1 + 10 * np.sin(math.pi * W[:, :-1] + 1) ** 2), axis=1)
+    tail = (W[:, -1] - 1) ** 2 * (1 + np.sin(2 * math.pi * W[:, -1]) ** 2)
+    return head + mid + tail
 
 
 def ackley(X: np.ndarray) -> np.ndarray:
@@ -197,9 +219,22 @@ def _base_problems() -> list[Problem]:
     ]
 
 
+def _untuned_problems() -> list[Problem]:
+    """Problems added after the strategies were tuned (never used to choose a default);
+    exact only (no noisy variant)."""
+    st_space = Space({f"x{i}": Real(-5.0, 5.0) for i in range(1, 5)})
+    levy_space = Space({**{f"x{i}": Integer(-10, 10) for i in range(1, 4)},
+                        **{f"x{i}": Real(-10.0, 10.0) for i in range(4, 7)}})
+    return [
+        Problem("styblinski-tang4", st_space, -39.16616570377142 * 4, RECORDED_RANGES["styblinski-tang4"],
+                true_batch=styblinski_tang),
+        Problem("levy6-mixed", levy_space, 0.0, RECORDED_RANGES["levy6-mixed"], true_batch=levy),
+    ]
+
+
 def _build() -> dict[str, Problem]:
     problems: dict[str, Problem] = {}
-    for p in _base_problems():
+    for p in _base_problems() + _untuned_problems():
         problems[p.name] = p
     for p in _base_problems():
         noisy = Problem(f"{p.name}-noisy", p.space, p.optimum, p.f_range, NOISE_FRACTION * p.f_range,
@@ -215,6 +250,8 @@ def _build() -> dict[str, Problem]:
 
 
 PROBLEMS: dict[str, Problem] = _build()
+#: the exact (noise-free) closed-form problems, where a final value can be compared to a known optimum
+CLEAN_PROBLEMS = [name for name, p in PROBLEMS.items() if not p.noisy and not p.expensive]
 
 
 def problem_names() -> list[str]:

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from .space import Categorical, Fixed, Integer, Real, Space
-from .task import Task, TrialContext
+from .task import Task, TrialContext, TrialPruned
 from .trial import FrozenTrial, Observations, State, TrialSummary
 
 __version__ = "0.1.0"
@@ -35,5 +35,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'uqhpo' has no attribute '{name}'")
 
 
-__all__ = ["Space", "Real", "Integer", "Categorical", "Fixed", "Task", "TrialContext", "TrialSummary", "FrozenTrial",
+__all__ = ["Space", "Real", "Integer", "Categorical", "Fixed", "Task", "TrialContext", "TrialPruned", "TrialSummary",
+           "FrozenTrial",
            "Observations", "State", *_LAZY]

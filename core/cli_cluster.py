@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -17,18 +18,27 @@ def cmd_slurm(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, overrides=args.overrides, import_dirs=True)
     profile = load_profile(args.profile)
+    array = int(args.array or 0)
+    if args.array is not None and (array < 1 or args.nodes > 1 or args.layout not in (None, "drivers")):
+        raise ValueError(f"--array {args.array}: give a count >= 1, and neither --nodes nor --layout "
+                         "(each array task is one uqhpo worker on one node)")
+    if array > 1 and str(cfg.storage).startswith("sqlite:"):
+        raise ValueError(f"storage: SQLite locking is unsafe when {array} array tasks may land on different nodes; "
+                         "use a journal storage (storage: study.jsonl)")
     if args.nodes > 1 and str(cfg.storage).startswith("sqlite:"):
         raise ValueError(f"storage: SQLite locking is unsafe across {args.nodes} nodes on a shared file system; "
                          "use a journal storage (storage: study.jsonl)")
     passthrough = " ".join(f"--set {shlex.quote(item)}" for item in args.overrides)
     script = render_script(Path(args.config), profile, study=str(cfg.study), output=cfg.output_dir, nodes=args.nodes,
                            gpus_per_node=args.gpus_per_node, workers_per_node=args.workers_per_node,
-                           extra_args=passthrough, layout=args.layout)
+                           extra_args=passthrough, layout=args.layout or "drivers", ddp_processes=args.ddp_processes,
+                           array=array)
     if args.dry_run:
         print(script, end="")
         return 0
     job_id, status = submit(script, cfg.output_dir, wait=args.wait)
-    print(f"submitted Slurm job {job_id} for study '{cfg.study}' (log: {cfg.output_dir}/slurm-{job_id}.out)")
+    log = f"slurm-{job_id}_*.out" if array else f"slurm-{job_id}.out"
+    print(f"submitted Slurm job {job_id} for study '{cfg.study}' (log: {cfg.output_dir}/{log})")
     if not args.wait:
         print(f"follow it with: uqhpo status {args.config}")
         return 0
@@ -36,15 +46,25 @@ def cmd_slurm(args: argparse.Namespace) -> int:
 
 
 def _after_wait(cfg: Any, job_id: str, status: int) -> int:
-    """Exit 0 only when the job ended and the study has every trial of its budget finished."""
+    """Exit 0 only when the job ended and the study's budget (trials and/or trainings, as
+    the optimize loop's own policy reads it) is used up with nothing left running."""
+    from .policy import Done, next_work, trainings_spent  # noqa: PLC0415
     from .study import load_study  # noqa: PLC0415
 
     study = load_study(cfg.storage, cfg.study)
     trials = study.all_trials()
     finished = sum(1 for t in trials if t.finished)
-    budget = int(study.settings.n_trials or cfg.budget.trials)
-    print(f"job {job_id} ended with exit status {status}; study '{cfg.study}': {finished} of {budget} trials finished")
-    if status == 0 and finished >= budget:
+    settings = study.settings
+    n_trials = settings.n_trials if settings.n_trials is not None else (
+        None if cfg.budget.trainings is not None and cfg.budget.trial_budget is None else cfg.budget.trials)
+    max_trainings = settings.max_trainings if settings.max_trainings is not None else cfg.budget.trainings
+    parts = [f"{finished} of {n_trials} trials finished" if n_trials is not None else f"{finished} trials finished"]
+    if max_trainings is not None:
+        parts.append(f"{trainings_spent(trials)} of {max_trainings} trainings spent")
+    print(f"job {job_id} ended with exit status {status}; study '{cfg.study}': {', '.join(parts)}")
+    complete = (n_trials is not None or max_trainings is not None) and isinstance(
+        next_work(trials, settings, n_trials, max_trainings), Done)
+    if status == 0 and complete:
         return 0
     print(f"the study is not complete; continue it in a new allocation with: uqhpo slurm {cfg.source} "
           "--profile ... --resume")
@@ -74,6 +94,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .cli_run import _create_or_continue, _optimize  # noqa: PLC0415
     from .config import load_config  # noqa: PLC0415
 
+    if getattr(args, "ddp_processes", None):
+        return _ddp_worker(args)
     gpu = pin_gpu(dict(os.environ))
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
@@ -81,6 +103,33 @@ def cmd_worker(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides=overrides, import_dirs=True)
     study = _create_or_continue(cfg)
     return _optimize(study, cfg, cfg.budget.trials, args, str(args.config))
+
+
+def _ddp_worker(args: argparse.Namespace) -> int:
+    """``uqhpo worker --ddp-processes N``: every replicate a DDP step of N ranks (srun or
+    local processes), ``--steps`` of them at once; only rank 0's result is recorded."""
+    from .cli_run import EXIT_INTERRUPTED, EXIT_TERMINATED, _create_or_continue, _show_bar, _summarise  # noqa: PLC0415
+    from .config import load_config  # noqa: PLC0415
+    from .optimize_loop import Terminated  # noqa: PLC0415
+    from .slurm_steps import StepExecutor  # noqa: PLC0415
+
+    if args.ddp_processes < 1 or args.steps < 1:
+        raise ValueError(f"--ddp-processes and --steps must be >= 1, got {args.ddp_processes} and {args.steps}")
+    cfg = load_config(args.config, overrides=[*args.overrides, f"executor.workers={args.steps}"], import_dirs=True)
+    study = _create_or_continue(cfg)
+    executor = StepExecutor(workers=args.steps, processes=args.ddp_processes, launcher=args.launcher,
+                            gpus_per_process=args.gpus_per_process, folder=str(cfg.output_dir / "ddp-steps"))
+    try:
+        study.optimize(cfg.task, n_trials=cfg.budget.trial_budget, max_trainings=cfg.budget.trainings,
+                       n_replicates=cfg.uq.replicates, executor=executor,
+                       replicates_parallel=cfg.uq.replicates_parallel, timeout=cfg.budget.timeout,
+                       show_progress=_show_bar(args), data=cfg.data, replicate_timeout=cfg.budget.replicate_timeout,
+                       heartbeat_timeout=cfg.executor.heartbeat_timeout, force_workers=True)
+    except KeyboardInterrupt as e:
+        print(f"\n{'terminated' if isinstance(e, Terminated) else 'interrupted'}; finished results are stored. "
+              f"resume with: uqhpo resume {args.config}", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
+    return _summarise(study, cfg.output_dir)
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
@@ -115,9 +164,14 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--dry-run", action="store_true", help="print the sbatch script, submit nothing")
     c.add_argument("--wait", action="store_true",
                    help="block until the job ends; exit non-zero unless the study completed")
-    c.add_argument("--layout", choices=("drivers", "workers"), default="drivers",
+    c.add_argument("--array", type=int, default=None, metavar="N",
+                   help="a job array of N small independent jobs, each one uqhpo worker (journal storage)")
+    c.add_argument("--layout", choices=("drivers", "workers", "ddp"), default=None,
                    help="drivers: one uqhpo run per node with local workers (default); "
-                        "workers: one uqhpo worker per Slurm task, coordinated by the storage")
+                        "workers: one uqhpo worker per Slurm task, coordinated by the storage; "
+                        "ddp: each replicate an srun step of --ddp-processes tasks (DistributedDataParallel)")
+    c.add_argument("--ddp-processes", type=int, default=2, metavar="N",
+                   help="with --layout ddp: Slurm tasks (GPUs) per replicate (default 2)")
     c.add_argument("--resume", action="store_true",
                    help="continue a stopped study in a new allocation (the storage says what is missing)")
     c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -127,6 +181,14 @@ def add_parsers(sub: Any) -> None:
     c = sub.add_parser("worker", help="one training worker taking work from the study's storage (for srun)")
     c.add_argument("config", help="YAML config file")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
+    c.add_argument("--ddp-processes", type=int, default=None, metavar="N",
+                   help="run every replicate on N processes (DistributedDataParallel; the task uses "
+                        "uqhpo.torch.ddp.ddp_context)")
+    c.add_argument("--steps", type=int, default=1, help="with --ddp-processes: replicates at once (default 1)")
+    c.add_argument("--launcher", choices=("srun", "local"), default="local",
+                   help="with --ddp-processes: srun job steps (inside an allocation) or local processes")
+    c.add_argument("--gpus-per-process", type=int, default=0,
+                   help="with --ddp-processes: GPUs per rank (0: CPU, gloo; 1: one GPU each, nccl)")
     c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (repeatable)")
     c = sub.add_parser("pilot", help="run a fraction of the budget; print time, failures, projected cost")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -110,6 +111,7 @@ def _output_dir(study: Any, cfg: Any) -> Path:
 # -- commands -----------------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
     from .analysis.describe import attempt_state, best_line, count_states, counts_line, objective_formula  # noqa: PLC0415
+    from .summary import trial_states  # noqa: PLC0415
     from .trial import State  # noqa: PLC0415
 
     study, _ = open_study(args.target, args.study)
@@ -119,26 +121,40 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"{objective_formula(s.kappa, s.direction)} ({s.direction}), {'up to ' if s.adaptive else ''}"
           f"{s.n_replicates} replicate(s) per trial{' (adaptive)' if s.adaptive else ''}")
     print(f"trials: {len(trials)}" + (f" of {s.n_trials}" if s.n_trials else "") + " | "
-          + counts_line(count_states(t.state.value for t in trials)))
+          + counts_line(count_states(state.value for state in trial_states(trials))))
+    # one pass over every replicate attempt (a study of 10^5 of them answers in about a second)
     reps = [r for t in trials for r in t.replicates]
-    print(f"replicates (all attempts): {len(reps)} | " + counts_line(count_states(attempt_state(r) for r in reps)))
+    counts: dict[str, int] = {}
+    n_done, last_finish, first_start = 0, -math.inf, math.inf
+    now = time.time()
+    stale: set[int] = set()
+    for r in reps:
+        state = r.state
+        name = attempt_state(r) if state is State.FAILED else state.value
+        counts[name] = counts.get(name, 0) + 1
+        if r.started is not None and r.started < first_start:
+            first_start = r.started
+        if state is State.COMPLETE and r.finished is not None:
+            n_done += 1
+            last_finish = max(last_finish, r.finished)
+        elif state is State.RUNNING and now - (r.heartbeat or r.started or now) > args.stale_after:
+            stale.add(r.trial)
+    print(f"replicates (all attempts): {len(reps)} | " + counts_line(counts))
     best = study.best_or_none()
     if best is None:
         print("best: no completed trial yet")
     else:
         print(f"best: {best_line(best, s.kappa, s.direction)}, config {json.dumps(best.config, default=str)}")
-    done = [r for r in reps if r.state == State.COMPLETE and r.finished is not None]
-    starts = [r.started for r in reps if r.started is not None]
-    if done and starts:
-        hours = max(max(r.finished for r in done) - min(starts), 1e-9) / 3600
-        print(f"throughput: {len(done) / hours:.1f} finished replicates/hour ({len(done)} in {hours * 60:.1f} min)")
+    if n_done and math.isfinite(first_start):
+        hours = max(last_finish - first_start, 1e-9) / 3600
+        print(f"throughput: {n_done / hours:.1f} finished replicates/hour ({n_done} in {hours * 60:.1f} min)")
     else:
         print("throughput: no finished replicate yet")
-    now = time.time()
-    stale = sorted({r.trial for r in reps if r.state == State.RUNNING
-                    and now - (r.heartbeat or r.started or now) > args.stale_after})
     print(f"stale RUNNING trials (heartbeat older than {args.stale_after:g} s): "
-          + (", ".join(map(str, stale)) if stale else "none"))
+          + (", ".join(map(str, sorted(stale))) if stale else "none"))
+    from .analysis.campaign import status_lines  # noqa: PLC0415 - counts, failures, projected time to finish
+    for line in status_lines(study, trials, now, args.stale_after):
+        print(line)
     return 0
 
 

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from .cli_read import UserError, stored_user, write_plot
 
@@ -56,26 +56,43 @@ def _create_or_continue(cfg: Any, must_exist: bool = False) -> Any:
 
 
 def _user_settings(cfg: Any) -> dict:
-    out: dict[str, Any] = {"config": cfg.to_dict()}
+    # the pruner may change on resume: stored where Study.pruner reads it, None = off
+    out: dict[str, Any] = {"config": cfg.to_dict(), "pruner": cfg.pruner.spec() or None}
     if cfg.source is not None:  # its folder goes on sys.path again on `resume STORAGE`
         out["config_file"] = str(cfg.source)
     return out
 
 
-def _optimize(study: Any, cfg: Any, n_trials: int, args: argparse.Namespace, resume_hint: str) -> int:
-    done_before = sum(1 for t in study.all_trials() if t.finished)
-    logger.info("study '%s': %d of %d trials done, %d replicate(s) each, %s executor with %d worker(s)",
-                study.name, done_before, n_trials, cfg.uq.replicates, cfg.executor.name, cfg.executor.workers)
+def _optimize(study: Any, cfg: Any, n_trials: Optional[int], args: argparse.Namespace, resume_hint: str) -> int:
+    """Run the study to its budget: ``n_trials`` configs (the caller's choice: ``--trials``,
+    the config's or the stored one; None for none) and the config's ``budget.trainings``."""
+    from .policy import trainings_spent  # noqa: PLC0415
+
+    max_trainings = cfg.budget.trainings
+    if n_trials is not None and max_trainings is not None and cfg.budget.trial_budget is None \
+            and int(n_trials) == int(max_trainings):
+        n_trials = None  # budget.trials was filled in from trainings: the training budget alone binds
+    trials = study.all_trials()
+    done_before = sum(1 for t in trials if t.finished)
+    budgets = ([f"{done_before} of {n_trials} trials done"] if n_trials is not None else
+               [f"{done_before} trials done"])
+    if max_trainings is not None:
+        budgets.append(f"{trainings_spent(trials)} of {max_trainings} trainings spent")
+    logger.info("study '%s': %s, %d replicate(s) each%s, %s executor with %d worker(s)", study.name,
+                ", ".join(budgets), cfg.uq.replicates, " (adaptive)" if cfg.uq.adaptive else "",
+                cfg.executor.name, cfg.executor.workers)
     from .optimize_loop import Terminated  # noqa: PLC0415
 
     executor: Any = cfg.executor.name
-    options = {k: v for k in ("address", "scheduler_file") if (v := getattr(cfg.executor, k)) is not None}
+    options = {k: v for k in ("address", "scheduler_file", "cluster", "profile", "jobs", "gpus_per_replicate",
+                             "resources") if (v := getattr(cfg.executor, k, None)) is not None}
     if options:  # constructor options beyond the worker count (the schema allows them for dask only)
         from .executors import make_executor  # noqa: PLC0415
 
         executor = make_executor(executor, workers=cfg.executor.workers, **options)
     try:
-        study.optimize(cfg.task, n_trials=n_trials, n_replicates=cfg.uq.replicates, executor=executor,
+        study.optimize(cfg.task, n_trials=n_trials, n_replicates=cfg.uq.replicates, max_trainings=max_trainings,
+                       executor=executor,
                        workers=cfg.executor.workers, replicates_parallel=cfg.uq.replicates_parallel,
                        timeout=cfg.budget.timeout, show_progress=_show_bar(args), data=cfg.data,
                        replicate_timeout=cfg.budget.replicate_timeout,

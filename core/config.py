@@ -9,7 +9,7 @@ or raises :class:`ConfigError` whose message is one line naming the offending ke
     study: quick                  # default: the file name without .yaml
     space: {lr: {type: real, low: 1.0e-4, high: 1.0e-1, log: true}}
     strategy: {name: rbf, n_initial: 8}
-    budget: {trials: 24}
+    budget: {trials: 24}          # or {trainings: 72}: replicate runs, what the study costs
     uq: {replicates: 3, kappa: 1.0}
     executor: {name: local, workers: 2}
     data: {path: ../data/table.csv}   # relative to this file's folder

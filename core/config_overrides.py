@@ -18,7 +18,7 @@ from .config_schema import Config, ConfigError, ParamSpec, did_you_mean, section
 
 __all__ = ["apply_overrides", "changed_settings", "describe_changes"]
 
-_SECTIONS = ("budget", "uq", "executor")
+_SECTIONS = ("budget", "uq", "executor", "pruner")
 
 
 def apply_overrides(raw: dict, items: Sequence[str]) -> dict:

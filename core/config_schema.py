@@ -78,18 +78,37 @@ _FINITE = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class BudgetSection(BaseModel):
-    """``budget``: trials, and time limits for the whole call and for one training."""
+    """``budget``: configs (``trials``) and/or trainings (``trainings``: replicate runs,
+    failed ones included, what a study costs), and time limits for the whole call and for
+    one training. With only ``trainings``, ``trials`` is set to the same number (every
+    config costs at least one training, so the training budget is the one that binds)."""
 
     model_config = _FINITE
-    trials: int = Field(gt=0)
+    trials: int = Field(default=None, gt=0)  # type: ignore[assignment]  # int: the validator below fills it
+    trainings: Optional[int] = Field(default=None, gt=0)
     timeout: Optional[float] = Field(default=None, gt=0)
     # seconds one training may run; a longer one is stopped and FAILED "timed out after S s"
     replicate_timeout: Optional[float] = Field(default=None, gt=0)
+    _trials_given: bool = PrivateAttr(default=True)
 
     @field_validator("timeout", "replicate_timeout", mode="before")
     @classmethod
     def _numbers(cls, v: Any) -> Any:
         return _number_text(v)
+
+    @model_validator(mode="after")
+    def _a_budget(self) -> BudgetSection:
+        if self.trials is None and self.trainings is None:
+            raise ValueError("give trials (configs) or trainings (replicate runs), or both")
+        if self.trials is None:
+            self.trials = self.trainings
+            self._trials_given = False
+        return self
+
+    @property
+    def trial_budget(self) -> Optional[int]:
+        """``trials`` as written in the config; None when only ``trainings`` was given."""
+        return self.trials if self._trials_given else None
 
 
 class UQSection(BaseModel):
@@ -115,6 +134,15 @@ class ExecutorSection(BaseModel):
     # starts a LocalCluster with `workers` workers
     address: Optional[str] = None
     scheduler_file: Optional[str] = None
+    # dask only: `cluster: slurm` starts a dask_jobqueue.SLURMCluster of `jobs` Slurm jobs
+    # (one Dask worker each) from the site profile `profile` (slurm/profiles/NAME.yaml)
+    cluster: Optional[Literal["local", "slurm"]] = None
+    profile: Optional[str] = None
+    jobs: Optional[int] = Field(default=None, ge=1)
+    # dask only: each job asks for resources={"GPU": n} (None: 1 when the workers declare GPUs)
+    gpus_per_replicate: Optional[int] = Field(default=None, ge=0)
+    # dask only: what each LocalCluster worker declares, e.g. {GPU: 1} (labels Dask schedules by)
+    resources: Optional[dict[str, int]] = None
     # more local workers than CPUs (or GPUs) only when forced
     force: bool = False
     # a RUNNING replicate of another driver whose heartbeat is older than this is re-queued
@@ -131,7 +159,47 @@ class ExecutorSection(BaseModel):
             raise ValueError("address and scheduler_file need name: dask")
         if self.address and self.scheduler_file:
             raise ValueError("give address or scheduler_file, not both")
+        dask_keys = ("cluster", "profile", "jobs", "gpus_per_replicate", "resources")
+        given = [k for k in dask_keys if getattr(self, k) is not None]
+        if self.name != "dask" and given:
+            raise ValueError(f"{given[0]} needs name: dask")
+        if self.cluster == "slurm" and (not self.profile or self.address or self.scheduler_file):
+            raise ValueError("cluster: slurm needs profile: NAME (a Slurm site profile) and no address")
+        if self.cluster != "slurm" and (self.profile or self.jobs):
+            raise ValueError("profile and jobs need cluster: slurm")
         return self
+
+
+class PrunerSection(BaseModel):
+    """``pruner``: stop hopeless trainings early (off by default; see :mod:`uqhpo.pruners`).
+
+    ``{name: median, warmup_steps: 5, min_trials: 5}`` or ``{name: asha, min_steps: 1,
+    reduction_factor: 3}``; ``metric`` names the reported value both read.
+    """
+
+    model_config = _STRICT
+    name: Literal["none", "median", "asha"] = "none"
+    warmup_steps: Optional[int] = Field(default=None, ge=0)
+    min_trials: Optional[int] = Field(default=None, ge=1)
+    min_steps: Optional[int] = Field(default=None, ge=1)
+    reduction_factor: Optional[int] = Field(default=None, ge=2)
+    metric: Optional[str] = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _keys_of_the_rule(self) -> PrunerSection:
+        from .pruners import pruner_options  # noqa: PLC0415 - light
+
+        allowed = pruner_options(self.name)
+        for key in self.model_dump(exclude_none=True):
+            if key != "name" and key not in allowed:
+                users = [n for n in ("median", "asha") if key in pruner_options(n)]
+                raise ValueError(f"{key} applies to name: {' or '.join(users)}, not {self.name}")
+        return self
+
+    def spec(self) -> dict:
+        """The spec stored with the study ({} when off)."""
+        given = self.model_dump(exclude_none=True)
+        return {} if given.get("name") == "none" and len(given) == 1 else given
 
 
 class Config(BaseModel):
@@ -145,6 +213,7 @@ class Config(BaseModel):
     budget: BudgetSection
     uq: UQSection = Field(default_factory=UQSection)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
+    pruner: PrunerSection = Field(default_factory=PrunerSection)
     storage: Optional[str] = None
     study: Optional[str] = None
     seed: int = Field(default=0, ge=0, lt=2 ** 63)  # stored as a signed 64-bit SQLite integer
@@ -156,7 +225,7 @@ class Config(BaseModel):
     _space: Optional[Space] = PrivateAttr(default=None)
     _source: Optional[Path] = PrivateAttr(default=None)
 
-    @field_validator("strategy", mode="before")
+    @field_validator("strategy", "pruner", mode="before")
     @classmethod
     def _strategy_string(cls, v: Any) -> Any:
         return {"name": v} if isinstance(v, str) else v
@@ -185,7 +254,10 @@ class Config(BaseModel):
 
     def to_dict(self) -> dict:
         """JSON-able form (what is stored in the study's settings)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        out = self.model_dump(mode="json", exclude_none=True)
+        if self.budget.trial_budget is None:  # filled in from trainings, not written by the user
+            out["budget"].pop("trials", None)
+        return out
 
     def identity(self) -> dict:
         """What defines the objective and the search, as dotted keys -> values: task,
@@ -204,7 +276,7 @@ class Config(BaseModel):
 
 
 _SECTIONS: dict[str, type[BaseModel]] = {"budget": BudgetSection, "uq": UQSection, "executor": ExecutorSection,
-                                         "strategy": StrategySection}
+                                         "strategy": StrategySection, "pruner": PrunerSection}
 
 
 def section_keys(section: Optional[str]) -> Optional[list[str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import MutableSet
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -120,7 +121,7 @@ def _min_distance(X: np.ndarray, other: np.ndarray) -> float:
     return best
 
 
-def sample_unseen(space: Space, n: int, rng: np.random.Generator, taken: set[str]) -> list[dict]:
+def sample_unseen(space: Space, n: int, rng: np.random.Generator, taken: MutableSet[str]) -> list[dict]:
     """Up to ``n`` uniformly random configs whose keys are not in ``taken`` (updated)."""
     out: list[dict] = []
     for _ in range(20):

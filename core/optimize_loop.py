@@ -24,9 +24,11 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 from .analysis.describe import format_loss
 from .executors.base import Executor, Job, Outcome, ReplicateResult, ReplicateSlot
 from .lifecycle import INTERRUPTED, Terminated, driver_id, driver_is_dead, terminate_as_interrupt
-from .policy import Done, Extend, Propose, next_work
+from .policy import Done, Extend, Propose, next_work, trainings_spent
+from .pruners import Pruner, PruningMonitor
 from .settings import StudySettings
 from .storage.base import Storage, StorageError
+from .summary import with_waiting
 from .trial import State, Trial, TrialSummary
 
 logger = logging.getLogger("uqhpo")
@@ -47,7 +49,7 @@ class StudyAPI(Protocol):
                   user_attrs: Optional[dict] = None) -> int: ...
     def propose_trial(self, trials: Optional[Sequence[Trial]] = None, n_replicates: Optional[int] = None,
                       max_attempts: int = 50, limit: Optional[int] = None) -> Optional[int]: ...
-    def extend(self, trial: int) -> int: ...
+    def extend(self, trial: int, expected_replicates: Optional[int] = None) -> Optional[int]: ...
     def summarize(self, trial: Trial) -> TrialSummary: ...
     def best_or_none(self) -> Optional[TrialSummary]: ...
 
@@ -56,8 +58,9 @@ class StudyAPI(Protocol):
 class LoopOptions:
     """How one ``optimize`` call runs (see ``Study.optimize`` for each option)."""
 
-    n_trials: int
+    n_trials: Optional[int]
     workdir: Path
+    max_trainings: Optional[int] = None
     replicates_parallel: bool = True
     max_retries: int = 2
     timeout: Optional[float] = None
@@ -68,6 +71,7 @@ class LoopOptions:
     heartbeat_timeout: float = 120.0
     mc_dropout: int = 0
     replicate_timeout: Optional[float] = None
+    pruner: Optional[Pruner] = None
 
 
 @dataclass
@@ -106,6 +110,8 @@ class OptimizeLoop:
         self._open = _Open()
         self._job_ids = itertools.count()
         self._exhausted = False   # the strategy has nothing left (finite space)
+        self._monitor = (None if options.pruner is None
+                         else PruningMonitor(options.pruner, sign=study.settings.sign))
         self._bar: Any = None
 
     # -- main loop ------------------------------------------------------------------------------
@@ -117,6 +123,7 @@ class OptimizeLoop:
         t0 = time.time()
         self._requeue_dead()
         with terminate_as_interrupt():
+            self.executor.set_report_handler(self._on_report)
             self.executor.start()
             try:
                 self._open_progress()
@@ -172,13 +179,14 @@ class OptimizeLoop:
         return bool(requeued)
 
     def _finished(self) -> bool:
-        return isinstance(next_work(self.study.all_trials(), self.study.settings, self.opt.n_trials), Done)
+        return isinstance(next_work(self.study.all_trials(), self.study.settings, self.opt.n_trials,
+                                    self.opt.max_trainings), Done)
 
     # -- handing out work -------------------------------------------------------------------------
     def _fill_workers(self) -> None:
         while self.executor.free_slots() > 0:
             trials = self.study.all_trials()
-            job = self._job_from_waiting(trials)
+            job = self._job_from_waiting(with_waiting(trials))  # from the study's cache: no pass over all
             if job is None:
                 job = self._job_from_policy(trials)
             if job is None:
@@ -187,13 +195,15 @@ class OptimizeLoop:
             self._open.add(job)
 
     def _job_from_policy(self, trials: list[Trial]) -> Optional[Job]:
-        work = next_work(trials, self.study.settings, self.opt.n_trials)
+        work = next_work(trials, self.study.settings, self.opt.n_trials, self.opt.max_trainings)
         if isinstance(work, Extend):
-            self.study.extend(work.trial)
+            if self.study.extend(work.trial, work.replicates) is None:
+                return None  # another driver extended it first; the next round decides afresh
             number = work.trial
         elif isinstance(work, Propose) and not self._exhausted:
             proposed = self.study.propose_trial(trials, limit=self.opt.n_trials)
-            if proposed is None and self.storage.n_trials(self.name) >= self.opt.n_trials:
+            if proposed is None and self.opt.n_trials is not None and \
+                    self.storage.n_trials(self.name) >= self.opt.n_trials:
                 return None  # other drivers on this storage filled the budget meanwhile
             if proposed is None:  # finite space exhausted
                 logger.info("strategy has nothing left to propose; stopping at %d trials", len(trials))
@@ -222,16 +232,44 @@ class OptimizeLoop:
         return None
 
     # -- results ---------------------------------------------------------------------------------
+    def _on_report(self, trial: int, index: int, attempt: int, step: int, metrics: dict) -> bool:
+        """A live ``ctx.report``: store it now; True when the pruner stops the trial."""
+        try:
+            self.storage.add_report(self.name, trial, index, attempt, step, metrics)
+        except (StorageError, TypeError, ValueError) as e:  # re-queued by another driver, or odd metrics
+            logger.debug("trial %d replicate %d: report of step %d not stored (%s)", trial, index, step, e)
+        if self._monitor is None:
+            return False
+        if self._monitor.stale():  # other drivers' curves; ours are added as they come
+            self._monitor.sync(self.study.all_trials())
+        return self._monitor.report(trial, index, attempt, step, metrics)
+
+    def _finish_pruned(self, r: ReplicateResult) -> None:
+        """Close a pruned replicate, and every replicate of its trial still waiting."""
+        last = self._monitor.last_value(r.trial, r.index) if self._monitor is not None else None
+        self.storage.finish(self.name, r.trial, r.index, r.attempt, State.PRUNED, loss=last, runtime=r.runtime,
+                            error=r.error or "pruned")
+        for w in self.storage.get_trial(self.name, r.trial).waiting():
+            try:
+                self.storage.finish(self.name, r.trial, w.index, w.attempt, State.PRUNED,
+                                    error="pruned before it started")
+            except StorageError:  # another driver took it meanwhile: it stops at its first report
+                pass
+
     def _record(self, r: ReplicateResult) -> None:
         self._open.close(r.trial, r.index, r.attempt)
         for note in r.notes:
             logger.warning("trial %d replicate %d: %s", r.trial, r.index, note)
         reason = ""
         try:
-            for step, metrics in r.reports:
+            for step, metrics in r.reports[r.live_reports:]:   # those not stored live already
                 self.storage.add_report(self.name, r.trial, r.index, r.attempt, step, metrics)
             if r.status == Outcome.OK:
                 self._finish_complete(r)
+                if self._monitor is not None:
+                    self._monitor.completed.add(r.trial)
+            elif r.status == Outcome.PRUNED:
+                self._finish_pruned(r)
             else:
                 reason = {Outcome.LOST: f"worker lost: {r.error or r.status}",
                           Outcome.CANCELLED: f"{INTERRUPTED}: {r.error or 'not run'}; re-queued"}.get(
@@ -243,7 +281,8 @@ class OptimizeLoop:
             logger.warning("dropping late result of trial %d replicate %d: %s", r.trial, r.index, e)
             return
         trial = self.storage.get_trial(self.name, r.trial)
-        if r.status != Outcome.OK and self._retry(trial, r.index, reason):
+        pruned = self._monitor is not None and r.trial in self._monitor.pruned
+        if r.status not in (Outcome.OK, Outcome.PRUNED) and not pruned and self._retry(trial, r.index, reason):
             return
         if trial.finished:
             self._trial_finished(trial)
@@ -261,6 +300,11 @@ class OptimizeLoop:
         """Re-queue a failed replicate within the retry limit; True when re-queued."""
         failures = sum(1 for a in trial.replicates if a.index == index and a.state == State.FAILED
                        and not (a.error or "").startswith(INTERRUPTED))
+        if self.opt.max_trainings is not None and \
+                trainings_spent(self.study.all_trials()) >= self.opt.max_trainings:
+            logger.warning("trial %d replicate %d failed (%s); not retried: the budget of %d trainings is spent",
+                           trial.number, index, _last_line(reason), self.opt.max_trainings)
+            return False
         if failures <= self.opt.max_retries:
             self.storage.retry(self.name, trial.number, index)
             logger.warning("trial %d replicate %d failed (%s); retry %d of %d", trial.number, index,
@@ -281,6 +325,9 @@ class OptimizeLoop:
                            trial.number, ", ".join(f"{v:.3g}" for v in summary.losses), best_txt)
         elif trial.state == State.COMPLETE:
             logger.info("trial %d: %s | %s", trial.number, describe_loss(summary), best_txt)
+        elif trial.state == State.PRUNED:
+            steps = sorted({s for r in trial.latest().values() for s, _ in r.reports})
+            logger.info("trial %d PRUNED after step %s | %s", trial.number, steps[-1] if steps else "-", best_txt)
         else:
             logger.info("trial %d FAILED (all %d replicates) | %s", trial.number, trial.n_replicates, best_txt)
         if self._bar is not None:
@@ -311,7 +358,8 @@ class OptimizeLoop:
         from tqdm.auto import tqdm  # noqa: PLC0415 - a widget in Jupyter, a bar on a terminal
 
         done = sum(1 for t in self.study.all_trials() if t.finished)
-        self._bar = tqdm(total=self.opt.n_trials, initial=min(done, self.opt.n_trials), desc=self.name,
+        total = self.opt.n_trials  # None (an open-ended bar) with only a training budget
+        self._bar = tqdm(total=total, initial=done if total is None else min(done, total), desc=self.name,
                          unit="trial", dynamic_ncols=True, leave=True)
 
 

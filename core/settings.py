@@ -28,7 +28,10 @@ class StudySettings:
         n_replicates: trainings per config (the target with adaptive replication).
         mc_dropout: Monte-Carlo dropout passes handed to the task (0 = off).
         adaptive: train new configs once and top the incumbent up to ``n_replicates``.
-        n_trials: the trial budget of the last ``optimize`` call (None before any).
+        n_trials: the trial budget of the last ``optimize`` call (None before any, or when
+            that call had only a training budget).
+        max_trainings: the training budget of the last ``optimize`` call (replicate
+            attempts, see ``uqhpo.policy.trainings_spent``), or None.
         user: free JSON kept with the study (e.g. the CLI's YAML config).
     """
 
@@ -41,6 +44,7 @@ class StudySettings:
     mc_dropout: int = 0
     adaptive: bool = False
     n_trials: Optional[int] = None
+    max_trainings: Optional[int] = None
     user: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -56,6 +60,8 @@ class StudySettings:
             raise ValueError(f"mc_dropout must be >= 0, got {self.mc_dropout}")
         if self.n_trials is not None and int(self.n_trials) < 1:
             raise ValueError(f"n_trials must be >= 1, got {self.n_trials}")
+        if self.max_trainings is not None and int(self.max_trainings) < 1:
+            raise ValueError(f"max_trainings must be >= 1, got {self.max_trainings}")
 
     @property
     def sign(self) -> float:
@@ -77,15 +83,19 @@ class StudySettings:
         return {"strategy": self.strategy, "strategy_options": dict(self.strategy_options),
                 "kappa": float(self.kappa), "n_replicates": int(self.n_replicates),
                 "mc_dropout": int(self.mc_dropout), "adaptive_replicates": bool(self.adaptive),
-                "n_trials": None if self.n_trials is None else int(self.n_trials), "user": dict(self.user)}
+                "n_trials": None if self.n_trials is None else int(self.n_trials),
+                "max_trainings": None if self.max_trainings is None else int(self.max_trainings),
+                "user": dict(self.user)}
 
     @classmethod
     def from_stored(cls, stored: dict, *, direction: str, seed: int) -> StudySettings:
         """Read settings written by :meth:`to_stored` (or by an older version of uqhpo)."""
-        n_trials = stored.get("n_trials")
+        n_trials, max_trainings = stored.get("n_trials"), stored.get("max_trainings")
         return cls(direction=cast(Direction, direction), seed=int(seed), strategy=str(stored.get("strategy", "rbf")),
                    strategy_options=dict(stored.get("strategy_options") or {}),
                    kappa=float(stored.get("kappa", 1.0)), n_replicates=int(stored.get("n_replicates", 1)),
                    mc_dropout=int(stored.get("mc_dropout", 0)),
                    adaptive=bool(stored.get("adaptive_replicates", False)),
-                   n_trials=None if n_trials is None else int(n_trials), user=dict(stored.get("user") or {}))
+                   n_trials=None if n_trials is None else int(n_trials),
+                   max_trainings=None if max_trainings is None else int(max_trainings),
+                   user=dict(stored.get("user") or {}))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator, MutableSet
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -21,7 +23,7 @@ import numpy as np
 from .parameters import Categorical, Fixed, Integer, Parameter, Real, parameter_from_dict
 
 __all__ = ["Parameter", "Real", "Integer", "Categorical", "Fixed", "Space", "Column", "parameter_from_dict",
-           "taken_keys", "select_new"]
+           "taken_keys", "select_new", "KeyOverlay"]
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,36 @@ def taken_keys(space: Space, *groups: Iterable[Mapping[str, Any]]) -> set[str]:
     return {space.key(c) for g in groups for c in g}
 
 
-def select_new(space: Space, candidates: Sequence[Mapping[str, Any]], taken: set[str], n: int) -> list[dict]:
+class KeyOverlay(MutableSet):
+    """A set of config keys: a read-only ``base`` (not copied: a long history's keys cost
+    nothing per proposal) plus the keys added here. Removing a base key copies the base."""
+
+    def __init__(self, base: AbstractSet[str], extra: Iterable[str] = ()):
+        self._base: AbstractSet[str] = base
+        self._added: set[str] = {k for k in extra if k not in base}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._added or key in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._base
+        yield from self._added
+
+    def __len__(self) -> int:
+        return len(self._base) + len(self._added)
+
+    def add(self, key: str) -> None:
+        if key not in self._base:
+            self._added.add(key)
+
+    def discard(self, key: str) -> None:
+        if key in self._added:
+            self._added.discard(key)
+        elif key in self._base:
+            self._base = set(self._base) - {key}
+
+
+def select_new(space: Space, candidates: Sequence[Mapping[str, Any]], taken: MutableSet[str], n: int) -> list[dict]:
     """The first ``n`` candidates (in the given order: best first) whose key is not in
     ``taken`` and not repeated. ``taken`` is updated with the selected keys."""
     out: list[dict] = []

@@ -2,7 +2,9 @@
 
 The storage is the only truth. A study object holds no results of its own: every
 decision (what to run next, what is pending, which config is best) is re-derived from
-``storage.get_trials``. Resuming is therefore just ``load_study`` + ``optimize``.
+the stored trials, which the study reads incrementally (``Storage.changes_since``) into a
+per-trial cache (:class:`uqhpo.trial_cache.TrialCache`), so a proposal costs the same at 100
+or 100 000 trials. Resuming is therefore just ``load_study`` + ``optimize``.
 
 Module map of a study: :mod:`uqhpo.settings` (the frozen settings), :mod:`uqhpo.summary`
 (records -> aggregates, incumbent), :mod:`uqhpo.policy` (what to do next, pure),
@@ -22,14 +24,15 @@ import numpy as np
 from .analysis.describe import best_line
 from .optimize_loop import LoopOptions, OptimizeLoop
 from .paths import safe_component
-from .policy import Extend, next_work
+from .policy import Extend, expected_configs, next_work
 from .seeding import proposal_rng, replicate_seed
 from .settings import Direction, StudySettings
 from .space import Space
 from .storage.base import Storage, StudyExistsError, StudyRecord
 from .strategies import make_strategy
-from .summary import best_of, std_prior, summarize, summarize_complete
+from .summary import best_summary, cached, pending_configs, std_prior, summarize, summarize_complete
 from .trial import Observations, State, Trial, TrialSummary
+from .trial_cache import TrialCache
 
 logger = logging.getLogger("uqhpo")
 
@@ -46,6 +49,8 @@ class Study:
         self.strategy = make_strategy(self.settings.strategy, self.space, seed=self.seed,
                                       **self.settings.strategy_options)
         self._private_dir: Optional[Path] = None  # per-trial files of an in-memory study
+        # the trials and their aggregates, read incrementally (Storage.changes_since)
+        self._cache = TrialCache(storage, self.name, self.space, self.settings)
 
     # settings most callers want by name
     seed = property(lambda self: self.settings.seed)
@@ -79,8 +84,11 @@ class Study:
 
     # -- reading ------------------------------------------------------------------------------
     def all_trials(self) -> list[Trial]:
-        """Every trial record (finished or not) with all replicate attempts, by number."""
-        return self.storage.get_trials(self.name)
+        """Every trial record (finished or not) with all replicate attempts, by number.
+
+        Only the trials changed since the last call are read from the storage; the records
+        are shared with the study's cache, so treat them as read-only."""
+        return self._cache.trials(self.settings)
 
     def observations(self, trials: Optional[Sequence[Trial]] = None) -> Observations:
         """What the strategy sees: finished configs, their aggregate objective (minimised),
@@ -88,10 +96,32 @@ class Study:
         from .uq import observations_from_trials  # noqa: PLC0415
 
         trials = self.all_trials() if trials is None else trials
-        obs = observations_from_trials(list(trials), self.space, self.kappa, self.direction,
+        cache = cached(trials, self.settings)  # sees PRUNED trials through as_observed too
+        if cache is not None:  # the same observations, kept up to date per changed trial
+            configs, values, variances, failed, n_evaluations = cache.observations()
+            return Observations(configs=configs, values=values, variances=variances, failed=failed,
+                                n_evaluations=n_evaluations, budget=expected_configs(trials, self.settings),
+                                seen_keys=cache.seen_keys())
+        from .pruners import as_observed  # noqa: PLC0415
+
+        # a PRUNED config is modelled with its last (best-so-far) value: see as_observed
+        views = [as_observed(t) for t in trials]
+        obs = observations_from_trials(views, self.space, self.kappa, self.direction,
                                        std_prior=std_prior(trials, self.settings))
+        pruned_as_done = sum(sum(r.state == State.COMPLETE for r in v.replicates)
+                             - sum(r.state == State.COMPLETE for r in t.replicates)
+                             for t, v in zip(trials, views) if v is not t)  # not completed trainings
         return Observations(configs=obs.configs, values=obs.values, variances=obs.variances, failed=obs.failed,
-                            n_evaluations=obs.n_evaluations, budget=self.settings.n_trials)
+                            n_evaluations=obs.n_evaluations - pruned_as_done,
+                            budget=expected_configs(trials, self.settings))
+
+    @property
+    def pruner(self) -> Any:
+        """The study's pruner (a :class:`uqhpo.pruners.Pruner`), or None when pruning is off
+        (the default). Set with ``create_study(..., pruner=)`` or ``pruner:`` in YAML."""
+        from .pruners import make_pruner  # noqa: PLC0415
+
+        return make_pruner(self.settings.user.get("pruner"))
 
     def summarize(self, trial: Trial) -> TrialSummary:
         """Aggregate of one trial's completed replicates (also for unfinished trials)."""
@@ -105,7 +135,7 @@ class Study:
 
     def best_or_none(self) -> Optional[TrialSummary]:
         """The trial with the best aggregate objective, or None before any completes."""
-        return best_of(self.trials, self.settings)
+        return best_summary(self.all_trials(), self.settings)
 
     @property
     def best(self) -> TrialSummary:
@@ -147,7 +177,7 @@ class Study:
         """Up to ``n`` new configs from the strategy, with every unfinished config pending.
         Registers nothing; the rng is keyed by the number the next trial will get."""
         trials = self.all_trials() if trials is None else trials
-        pending = [t.config for t in trials if not t.finished]
+        pending = pending_configs(trials)
         return self.strategy.propose(self.observations(trials), pending, n, proposal_rng(self.seed, len(trials)))
 
     def propose_trial(self, trials: Optional[Sequence[Trial]] = None, n_replicates: Optional[int] = None,
@@ -167,7 +197,7 @@ class Study:
             The new trial's number, or None when the strategy has nothing left to propose
             or the trials reached ``limit``.
         """
-        trials = list(self.all_trials() if trials is None else trials)
+        trials = self.all_trials() if trials is None else trials
         configs: list[dict] = []
         for _ in range(max(int(max_attempts), 1)):
             configs = self.propose(1, trials)
@@ -208,11 +238,18 @@ class Study:
             if self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=False):
                 return number
 
-    def extend(self, trial: int) -> int:
+    def extend(self, trial: int, expected_replicates: Optional[int] = None) -> Optional[int]:
         """Queue one more replicate of trial ``trial`` (seed keyed by its number and the new
-        index). Returns the new replicate's index."""
-        record = self.storage.get_trial(self.name, trial)
-        return self.storage.extend_trial(self.name, trial, replicate_seed(self.seed, trial, record.n_replicates))
+        index). Returns the new replicate's index; with ``expected_replicates``, None when
+        the trial no longer has that many replicates (a concurrent driver extended it first)."""
+        while True:  # the seed is keyed by the new index: extend only if the count read is still current
+            record = self.storage.get_trial(self.name, trial)
+            if expected_replicates is not None and record.n_replicates != int(expected_replicates):
+                return None
+            index = self.storage.extend_trial(self.name, trial, replicate_seed(self.seed, trial, record.n_replicates),
+                                              expected_replicates=record.n_replicates)
+            if index is not None or expected_replicates is not None:
+                return index
 
     def enqueue(self, config: dict, n_replicates: Optional[int] = None) -> int:
         """Queue a user-chosen config (evaluated before any proposal). Returns its trial number."""
@@ -239,8 +276,7 @@ class Study:
         trials = self.all_trials()
         numbers: list[int] = []
         work = next_work(trials, self.settings, None)
-        if isinstance(work, Extend) and n > 0:
-            self.extend(work.trial)
+        if isinstance(work, Extend) and n > 0 and self.extend(work.trial, work.replicates) is not None:
             numbers.append(work.trial)
         if len(numbers) < n:
             base = len(trials) if not numbers else self.storage.n_trials(self.name)
@@ -283,7 +319,8 @@ class Study:
         return self.summarize(self.storage.get_trial(self.name, number))
 
     # -- running ------------------------------------------------------------------------------
-    def optimize(self, objective: Any, n_trials: int, n_replicates: Optional[int] = None, *,
+    def optimize(self, objective: Any, n_trials: Optional[int] = None, n_replicates: Optional[int] = None, *,
+                 max_trainings: Optional[int] = None,
                  executor: Any = "serial", workers: int = 1, replicates_parallel: bool = True,
                  timeout: Optional[float] = None, max_retries: int = 2, show_progress: bool = False,
                  callbacks: Iterable[Callable[[Study, TrialSummary], None]] = (),
@@ -291,11 +328,16 @@ class Study:
                  heartbeat_interval: float = 10.0, heartbeat_timeout: float = 120.0,
                  replicate_timeout: Optional[float] = None, force_workers: bool = False,
                  progress: Optional[bool] = None) -> Study:
-        """Run trials until ``n_trials`` configs exist in the study and all have finished.
+        """Run trials until ``n_trials`` configs exist in the study, or ``max_trainings``
+        trainings are spent, and all have finished (give either budget, or both).
 
         Args:
             objective: a task object, an import path ``"pkg.mod:attr"``, or ``f(config, seed)``.
             n_trials: total configs in the study (counting earlier runs: resuming continues).
+            max_trainings: total trainings (replicate attempts, failed ones included) the
+                study may spend, counting earlier runs; no config is proposed or extended
+                beyond it (with fixed replication a config needs room for all its
+                ``n_replicates``), and a failed replicate is not retried once it is spent.
             n_replicates: trainings per config (default: the study's setting).
             executor: "serial", "local", "simulated" or an Executor instance.
             workers: worker count for a named executor.
@@ -325,7 +367,13 @@ class Study:
         if progress is not None:
             warnings.warn("optimize(progress=) is now show_progress=", DeprecationWarning, stacklevel=2)
             show_progress = bool(progress)
-        changes: dict[str, Any] = {"n_trials": int(n_trials)}
+        if n_trials is None and max_trainings is None:
+            raise ValueError("optimize needs a budget: n_trials (configs) or max_trainings (trainings)")
+        for key, value in (("n_trials", n_trials), ("max_trainings", max_trainings)):
+            if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+                raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
+        changes: dict[str, Any] = {"n_trials": None if n_trials is None else int(n_trials),
+                                   "max_trainings": None if max_trainings is None else int(max_trainings)}
         if n_replicates is not None:
             changes["n_replicates"] = int(n_replicates)
         self.update_settings(**changes)
@@ -340,12 +388,14 @@ class Study:
         if not ex.in_process and path is None:
             raise ValueError(f"executor '{ex.name}' runs tasks in other processes and needs an importable task: "
                              "an import path 'package.module:attribute' or a module-level function or class")
-        options = LoopOptions(n_trials=int(n_trials), workdir=Path(workdir or self._default_workdir()),
+        options = LoopOptions(n_trials=changes["n_trials"], max_trainings=changes["max_trainings"],
+                              workdir=Path(workdir or self._default_workdir()),
                               replicates_parallel=replicates_parallel, max_retries=int(max_retries),
                               timeout=timeout, show_progress=show_progress, callbacks=tuple(callbacks),
                               data=None if data is None else dict(data), heartbeat_interval=heartbeat_interval,
                               heartbeat_timeout=heartbeat_timeout, mc_dropout=self.mc_dropout,
-                              replicate_timeout=None if replicate_timeout is None else float(replicate_timeout))
+                              replicate_timeout=None if replicate_timeout is None else float(replicate_timeout),
+                              pruner=self.pruner)
         OptimizeLoop(self, task, task if ex.in_process else path, ex, options).run()
         return self
 
@@ -369,8 +419,15 @@ def create_study(space: Optional[Space | dict] = None, *, task: Any = None, stra
                  strategy_options: Optional[dict] = None, seed: int = 0, storage: Any = None,
                  name: str = "default", direction: str = "minimize", kappa: float = 1.0,
                  n_replicates: int = 1, mc_dropout: int = 0, adaptive_replicates: bool = False,
-                 config_hash: str = "", settings: Optional[dict] = None, load_if_exists: bool = False) -> Study:
+                 config_hash: str = "", settings: Optional[dict] = None, load_if_exists: bool = False,
+                 pruner: Any = None) -> Study:
     """Create a study (in memory unless ``storage`` is a URL such as ``"sqlite:///x.db"``).
+
+    ``pruner`` stops hopeless trainings early from their ``ctx.report`` values: None (off,
+    the default), ``"median"``, ``"asha"``, a dict such as ``{"name": "median",
+    "warmup_steps": 5, "min_trials": 5}`` or a :class:`uqhpo.pruners.Pruner`; it is
+    stored with the study (given with ``load_if_exists``, it replaces the stored one;
+    ``"none"`` turns it off).
 
     ``space`` defaults to ``task.search_space()``. With ``load_if_exists`` an existing
     study of the same name is reopened, provided its search space and ``config_hash``
@@ -380,13 +437,17 @@ def create_study(space: Optional[Space | dict] = None, *, task: Any = None, stra
     topped up to ``n_replicates`` trainings before anything new is proposed, so the
     best config always rests on the full aggregate while weak configs cost one training.
     """
+    from .pruners import pruner_spec  # noqa: PLC0415
     from .storage import get_storage  # noqa: PLC0415
     from .task import as_task  # noqa: PLC0415
 
+    user = dict(settings or {})
+    if pruner is not None:
+        user["pruner"] = pruner_spec(pruner)  # validated here: a bad spec fails before anything is stored
     study_settings = StudySettings(direction=cast(Direction, direction), seed=int(seed), strategy=strategy,
                                    strategy_options=dict(strategy_options or {}), kappa=float(kappa),
                                    n_replicates=int(n_replicates), mc_dropout=int(mc_dropout),
-                                   adaptive=bool(adaptive_replicates), user=dict(settings or {}))
+                                   adaptive=bool(adaptive_replicates), user=user)
     if space is None:
         if task is None:
             raise ValueError("create_study needs a space, or a task whose search_space() gives one")
@@ -406,7 +467,10 @@ def create_study(space: Optional[Space | dict] = None, *, task: Any = None, stra
         existing = store.get_study(name)
         assert existing is not None
         _check_same(existing, record, storage)
-        return Study(store, existing)
+        study = Study(store, existing)
+        if pruner is not None:
+            study.set_user_settings({**study.settings.user, "pruner": user["pruner"]})
+        return study
     return Study(store, record)
 
 

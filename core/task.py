@@ -58,6 +58,22 @@ class Task:
         ``ValueError`` / ``FileNotFoundError`` with a one-line message naming the file."""
 
 
+class TrialPruned(BaseException):
+    """Raised inside a task by ``ctx.report`` when the study's pruner stopped this training.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``), so a task's broad ``except Exception``
+    does not swallow it; the worker records the replicate as PRUNED. A task may also raise
+    it itself to stop early.
+
+    Attributes:
+        step: the step of the report that received the decision (None when raised by hand).
+    """
+
+    def __init__(self, step: Optional[int] = None):
+        super().__init__(f"pruned at step {step}" if step is not None else "pruned")
+        self.step = step
+
+
 @dataclass
 class TrialContext:
     """What a training gets besides its config.
@@ -85,11 +101,16 @@ class TrialContext:
         self.workdir = Path(self.workdir)
 
     def report(self, step: int, **metrics: float) -> None:
-        """Record intermediate metrics (e.g. validation loss per epoch); they are stored."""
+        """Record intermediate metrics (e.g. validation loss per epoch); they reach the
+        storage at once (live learning curves).
+
+        Raises:
+            TrialPruned: the study's pruner stopped this training (let it propagate).
+        """
         clean = {k: float(v) for k, v in metrics.items()}
         self.reports.append((int(step), clean))
         if self._on_report is not None:
-            self._on_report(int(step), clean)
+            self._on_report(int(step), clean)  # may raise TrialPruned
 
     @property
     def checkpoint_path(self) -> Path:

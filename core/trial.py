@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -21,10 +22,11 @@ class State(str, enum.Enum):
     COMPLETE = "COMPLETE"  # finished with a finite loss
     FAILED = "FAILED"      # raised, or returned NaN/inf; error text stored
     STALE = "STALE"        # heartbeat expired (worker or driver died); a retry was queued
+    PRUNED = "PRUNED"      # stopped early by the study's pruner; ``loss`` holds its last best value
 
     @property
     def finished(self) -> bool:
-        return self in (State.COMPLETE, State.FAILED, State.STALE)
+        return self in (State.COMPLETE, State.FAILED, State.STALE, State.PRUNED)
 
 
 @dataclass
@@ -78,12 +80,15 @@ class Trial:
 
     @property
     def state(self) -> State:
-        """Derived: COMPLETE when every replicate index has a finished latest attempt and at
-        least one completed; FAILED when all finished and none completed; RUNNING when any
-        is running; else WAITING."""
+        """Derived: PRUNED when every replicate index has a finished latest attempt and one of
+        them was pruned (the configuration was stopped early: its aggregate is incomplete);
+        COMPLETE when all finished and at least one completed; FAILED when all finished and
+        none completed; RUNNING when any is running; else WAITING."""
         latest = self.latest()
         states = [latest[i].state if i in latest else State.WAITING for i in range(self.n_replicates)]
-        if all(s in (State.COMPLETE, State.FAILED) for s in states):
+        if all(s in (State.COMPLETE, State.FAILED, State.PRUNED) for s in states):
+            if any(s == State.PRUNED for s in states):
+                return State.PRUNED
             return State.COMPLETE if any(s == State.COMPLETE for s in states) else State.FAILED
         if any(s == State.RUNNING for s in states):
             return State.RUNNING
@@ -91,7 +96,7 @@ class Trial:
 
     @property
     def finished(self) -> bool:
-        return self.state in (State.COMPLETE, State.FAILED)
+        return self.state in (State.COMPLETE, State.FAILED, State.PRUNED)
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,10 @@ class Observations:
         budget: the number of configs the study may evaluate in all (``n_trials`` of
             ``optimize``), or None when unknown; budget-aware schedules (DYCORS) read it
             here instead of taking it at construction.
+        seen_keys: ``Space.key`` of every config in ``configs`` and ``failed`` when the
+            producer has them at hand (the study's trial cache keeps them per trial, so a
+            strategy need not re-encode a long history; a read-only view that follows the
+            study, so use it during the call it was made for); None: computed from the configs.
     """
 
     configs: list = field(default_factory=list)
@@ -115,6 +124,7 @@ class Observations:
     failed: list = field(default_factory=list)
     n_evaluations: int = 0
     budget: Optional[int] = None
+    seen_keys: Optional[AbstractSet[str]] = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.configs)

@@ -13,6 +13,7 @@ enter the same way before the first choice.
 from __future__ import annotations
 
 import math
+from collections.abc import MutableSet
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -184,7 +185,7 @@ def _refine(gp: GaussianProcess, space: Space, starts: np.ndarray, kind: str, be
     return space.round(out)
 
 
-def propose_gp(gp: GaussianProcess, space: Space, n: int, rng: np.random.Generator, taken: set[str], *,
+def propose_gp(gp: GaussianProcess, space: Space, n: int, rng: np.random.Generator, taken: MutableSet[str], *,
                X_top: np.ndarray, best: float, pending: Sequence[Mapping[str, Any]] = (),
                kind: str = "ei", beta: float = 2.0, n_candidates: Optional[int] = None,
                n_refine: int = 4, refine_iter: int = 60) -> list[dict]:
@@ -224,7 +225,7 @@ def propose_gp(gp: GaussianProcess, space: Space, n: int, rng: np.random.Generat
         pick: list[dict] = []
         # decode best-first in growing chunks: usually the first few are new
         for lo, hi in ((0, 16), (16, 256), (256, len(order))):
-            pick = select_new(space, space.decode(C[order[lo:hi]]), taken, 1) if hi > lo else []
+            pick = select_new(space, space.decode(C[order[lo:hi]]), taken, 1) if hi > lo else []  # type: ignore[arg-type]
             if pick:
                 break
         if not pick:

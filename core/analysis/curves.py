@@ -65,11 +65,15 @@ def default_metric(trials: Sequence[Trial], metric: Optional[str] = None) -> str
     return next((m for m in PREFERRED_METRICS if m in names), names[0])
 
 
+_DRAWN_STATES = (State.COMPLETE, State.RUNNING, State.PRUNED)
+
+
 def replicate_series(trial: Trial, metric: str) -> list[dict[int, float]]:
-    """Per completed replicate, ``{step: value}`` of ``metric`` (its completed attempt)."""
+    """Per replicate, ``{step: value}`` of ``metric`` from its latest attempt that is
+    complete, still running (reports arrive live) or pruned (stopped early: a short curve)."""
     out = []
     for r in sorted(trial.latest().values(), key=lambda r: r.index):
-        if r.state != State.COMPLETE:
+        if r.state not in _DRAWN_STATES:
             continue
         series = {int(step): float(ms[metric]) for step, ms in r.reports
                   if isinstance(ms.get(metric), (int, float)) and math.isfinite(float(ms[metric]))}
@@ -101,7 +105,8 @@ def learning_curves(trials: Sequence[Trial], summaries: Sequence[Any] = (), metr
         trials: every trial (``study.all_trials()``).
         summaries: completed trials (``study.trials``), needed for ``top_k``.
         metric: reported metric (default: see :func:`default_metric`).
-        top_k: only the k best trials by objective (best first).
+        top_k: only the k best trials by objective (best first), then up to k trials with a
+            training still running (newest first).
         numbers: only these trial numbers (in this order).
         direction: "minimize" or "maximize" (for ``top_k``).
     """
@@ -116,6 +121,10 @@ def learning_curves(trials: Sequence[Trial], summaries: Sequence[Any] = (), metr
         sign = 1.0 if direction == "minimize" else -1.0
         ranked = sorted((s for s in summaries if math.isfinite(s.value)), key=lambda s: sign * s.value)
         chosen = [by_number[s.number] for s in ranked if s.number in by_number][: int(top_k)]
+        # and up to k trainings still running (their reports arrive live), newest first
+        running = [t for t in sorted(trials, key=lambda t: -t.number)
+                   if any(r.state == State.RUNNING for r in t.latest().values()) and t not in chosen]
+        chosen += running[: int(top_k)]
     else:
         chosen = sorted(trials, key=lambda t: t.number)
     return [c for c in (_curve(t, metric) for t in chosen) if c is not None]

@@ -15,7 +15,9 @@ __all__ = ["INTERRUPTED_PREFIX", "STATE_ORDER", "attempt_state", "count_states",
 #: error text of attempts the runner closed on Ctrl-C (they are re-queued, not failures)
 INTERRUPTED_PREFIX = "interrupted"
 #: order of the state counts printed by ``uqhpo status``
-STATE_ORDER = ("COMPLETE", "RUNNING", "WAITING", "FAILED", "INTERRUPTED", "STALE")
+#: (INTERRUPTED and PRUNED only appear when some replicate is in that state)
+STATE_ORDER = ("COMPLETE", "RUNNING", "WAITING", "FAILED", "INTERRUPTED", "PRUNED", "STALE")
+_SHOWN_WHEN_PRESENT = ("INTERRUPTED", "PRUNED")
 
 
 def objective_formula(kappa: float, direction: str = "minimize") -> str:
@@ -55,5 +57,5 @@ def count_states(states: Iterable[str]) -> dict[str, int]:
 
 
 def counts_line(counts: dict[str, int], order: Iterable[str] = STATE_ORDER) -> str:
-    """``"COMPLETE 8  RUNNING 0  ..."``; INTERRUPTED only when there are some."""
-    return "  ".join(f"{s} {counts.get(s, 0)}" for s in order if s != "INTERRUPTED" or counts.get(s))
+    """``"COMPLETE 8  RUNNING 0  ..."``; INTERRUPTED and PRUNED only when there are some."""
+    return "  ".join(f"{s} {counts.get(s, 0)}" for s in order if s not in _SHOWN_WHEN_PRESENT or counts.get(s))

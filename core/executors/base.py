@@ -10,7 +10,11 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
+
+#: ``handler(trial, index, attempt, step, metrics) -> stop``: the driver's answer to one
+#: ``ctx.report``; True asks the replicate (and the rest of its trial) to stop (pruned)
+ReportHandler = Callable[[int, int, int, int, dict], bool]
 
 
 class Outcome(str, enum.Enum):
@@ -20,6 +24,7 @@ class Outcome(str, enum.Enum):
     FAILED = "failed"  # the task raised, or returned NaN/inf; ``error`` says why
     LOST = "lost"      # the worker died; the driver re-queues the replicate
     CANCELLED = "cancelled"  # never ran (its worker was stopped); re-queued without using a retry
+    PRUNED = "pruned"  # stopped early by the pruner (``ctx.report`` raised TrialPruned)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class Job:
             defaults (or what an in-process task object was configured with).
         timeout: seconds one replicate may run (None: no limit); a longer one is
             stopped and reported FAILED "timed out after S s".
+        channel: where a remote worker sends live reports (set by an executor that
+            relays them, e.g. the name of a Dask queue); None: with the results only.
     """
 
     job_id: str
@@ -62,6 +69,7 @@ class Job:
     study: str = "study"
     data: Optional[dict] = None
     timeout: Optional[float] = None
+    channel: Optional[str] = None
 
 
 class WorkerStartError(RuntimeError):
@@ -88,6 +96,7 @@ class ReplicateResult:
     runtime: Optional[float] = None
     error: Optional[str] = None
     reports: list = field(default_factory=list)   # [(step, {metric: value})]
+    live_reports: int = 0                           # leading ``reports`` already handed to the driver live
     worker: Optional[str] = None
     started: Optional[float] = None                # executor clock
     finished: Optional[float] = None
@@ -108,6 +117,14 @@ class Executor(ABC):
     in_process: bool = False
     #: ``poll`` may advance a virtual clock straight to the next finish (no real waiting)
     virtual_clock: bool = False
+    #: the driver's :data:`ReportHandler` (see :meth:`set_report_handler`)
+    _report_handler: Optional[ReportHandler] = None
+
+    def set_report_handler(self, handler: Optional[ReportHandler]) -> None:
+        """Hand every ``ctx.report`` to ``handler`` as it happens (live learning curves and
+        pruning). Executors that cannot do so deliver the reports with the result
+        (``ReplicateResult.live_reports`` counts the ones already handed over)."""
+        self._report_handler = handler
 
     @abstractmethod
     def start(self) -> None:
@@ -151,3 +168,20 @@ class Executor(ABC):
 
     def __exit__(self, *exc: Any) -> None:
         self.shutdown(cancel=True)
+
+
+def in_process_hooks(handler: Optional[ReportHandler], job: Job) -> tuple[Optional[Callable[..., bool]],
+                                                                          Optional[Callable[[], bool]]]:
+    """``(on_report, stopped)`` for running ``job`` in the driver's process: each report goes
+    straight to ``handler``; once it answers stop, the job's remaining slots are skipped.
+    ``(None, None)`` without a handler (reports then travel with the results)."""
+    if handler is None:
+        return None, None
+    pruned = [False]
+
+    def on_report(slot: ReplicateSlot, step: int, metrics: dict) -> bool:
+        stop = bool(handler(job.trial, slot.index, slot.attempt, int(step), metrics))
+        pruned[0] = pruned[0] or stop
+        return stop
+
+    return on_report, lambda: pruned[0]

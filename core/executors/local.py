@@ -2,7 +2,10 @@
 
 Workers are started with the *spawn* method (safe with CUDA and threads), each with
 one duplex pipe to the parent: jobs go down, one message per finished replicate comes
-back, so a job of three sequential replicates streams its results. A pipe per worker
+back, so a job of three sequential replicates streams its results. Every ``ctx.report``
+comes back at once as its own message, handed to the driver's report handler as the
+parent polls (live learning curves); when the handler prunes the trial, a stop request
+goes down and the task stops at its next report. A pipe per worker
 (rather than one shared result queue) means a worker killed mid-message cannot hold a
 lock or corrupt the channel of the others. The parent waits on the pipes and on the
 process sentinels together, so a dead worker is noticed at once: the unfinished
@@ -47,6 +50,7 @@ class _Worker:
     ready: bool = False                              # imported the parent's modules and serves jobs
     running_index: Optional[int] = None              # slot of ``job`` now running, and since when
     running_since: float = 0.0
+    stop_sent: bool = False                          # the driver pruned ``job``'s trial and said so
 
     @property
     def name(self) -> str:
@@ -193,7 +197,7 @@ class LocalExecutor(Executor):
             raise RuntimeError("executor 'local': no free worker; call submit only when free_slots() > 0")
         w = idle[0]
         w.job, w.unreported, w.started_job = job, list(job.slots), time.time()
-        w.running_index = None
+        w.running_index, w.stop_sent = None, False
         try:
             w.conn.send(job)
         except (OSError, ValueError):  # died between polls: poll() reports the slots lost
@@ -267,7 +271,11 @@ class LocalExecutor(Executor):
                     continue   # "done" of a job already freed
                 if kind == "start":
                     w.running_index, w.running_since = int(payload), time.monotonic()
+                elif kind == "report":
+                    self._report(w, *payload)
                 elif kind == "result":
+                    if self._report_handler is None:   # nobody took the live reports: they go with the result
+                        payload.live_reports = 0
                     w.unreported = [s for s in w.unreported if s.index != payload.index]
                     w.running_index = None
                     out.append(payload)
@@ -276,6 +284,19 @@ class LocalExecutor(Executor):
         except (EOFError, OSError):
             pass
         return out
+
+    def _report(self, w: _Worker, index: int, attempt: int, step: int, metrics: dict) -> None:
+        """Hand a live report to the driver; tell the worker to stop when it says so."""
+        assert w.job is not None
+        if self._report_handler is None:
+            return
+        stop = self._report_handler(w.job.trial, int(index), int(attempt), int(step), metrics)
+        if stop and not w.stop_sent:
+            try:
+                w.conn.send(("stop", w.job.job_id))
+                w.stop_sent = True
+            except (OSError, ValueError):  # died meanwhile: its slots come back lost
+                pass
 
     def _replace(self, w: _Worker) -> list[ReplicateResult]:
         """Report ``w``'s unfinished slots as lost and start a new worker in its place."""

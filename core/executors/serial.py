@@ -3,14 +3,15 @@
 The simplest way to run a study, and the way to debug a task (a breakpoint inside the
 task just works). A job runs lazily inside :meth:`SerialExecutor.poll`, one replicate
 slot per call, so results stream exactly as with a process pool and the driver can
-store each replicate as soon as it exists.
+store each replicate as soon as it exists. Reports go to the driver's report handler
+from inside ``ctx.report`` (the driver stores them and may prune at once).
 """
 from __future__ import annotations
 
 import collections
 from typing import Iterator, Optional
 
-from .base import Executor, Job, ReplicateResult
+from .base import Executor, Job, ReplicateResult, in_process_hooks
 from .worker import run_job, visible_gpus
 
 
@@ -61,7 +62,9 @@ class SerialExecutor(Executor):
                 return None
             job = self._queue.popleft()
             self._slots_left = len(job.slots)
-            self._current = run_job(job, device=self.device, worker="serial-0", clock=self.time)
+            on_report, stopped = in_process_hooks(self._report_handler, job)
+            self._current = run_job(job, device=self.device, worker="serial-0", clock=self.time,
+                                    on_report=on_report, stopped=stopped)
         assert self._current is not None
         result = next(self._current)
         self._slots_left -= 1

@@ -6,6 +6,10 @@ duration drawn from a model of training times. Asynchronous scheduling, heteroge
 durations, failures and dead workers can so be tested in milliseconds and exactly
 reproducibly: every random draw comes from a stream keyed by (seed, trial, replicate
 index, attempt), never by the order of events.
+
+Reports reach the driver's report handler while the replicate runs, that is at its
+virtual start; a pruned replicate stops there for real but keeps its drawn duration (the
+duration model knows no steps).
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..seeding import derived_rng
-from .base import Executor, Job, Outcome, ReplicateResult, timed_out
+from .base import Executor, Job, Outcome, ReplicateResult, in_process_hooks, timed_out
 from .worker import resolve_task, run_slot
 
 _Z95 = 1.6448536269514722   # standard-normal 95th percentile
@@ -121,6 +125,7 @@ class SimulatedExecutor(Executor):
             task, task_error = None, f"{type(e).__name__}: {e}"
         t = self._now
         dead = False
+        on_report, stopped = in_process_hooks(self._report_handler, job)
         for slot in job.slots:
             key = (job.trial, slot.index, slot.attempt)
             seconds = max(float(self._duration(dict(job.config), derived_rng(self.seed, _DURATION_KEY, *key))), 0.0)
@@ -139,8 +144,11 @@ class SimulatedExecutor(Executor):
             elif job.timeout is not None and seconds > job.timeout:  # the virtual worker is stopped at the limit
                 result = self._result(job, slot, name, Outcome.FAILED, timed_out(job.timeout))
                 seconds = float(job.timeout)
+            elif stopped is not None and stopped():
+                result = self._result(job, slot, name, Outcome.PRUNED, "pruned before it started")
+                seconds = 0.0
             else:
-                result = run_slot(job, slot, task, device="cpu", worker=name)
+                result = run_slot(job, slot, task, device="cpu", worker=name, on_report=on_report)
             result.started, result.finished, result.runtime = t, t + seconds, seconds
             heapq.heappush(self._events, (t + seconds, self._order, result))
             self._order += 1

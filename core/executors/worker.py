@@ -21,8 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from ..task import TrialContext, as_task, normalize_result
+from ..task import TrialContext, TrialPruned, as_task, normalize_result
 from .base import Job, Outcome, ReplicateResult, ReplicateSlot, timed_out
+from .peak_memory import PeakMemory
 
 # import path -> task object, one cache per process so a worker imports each task once
 _TASK_CACHE: dict[str, Any] = {}
@@ -68,8 +69,12 @@ def trial_workdir(job: Job) -> Path:
     return Path(job.workdir) / f"trial{job.trial}"
 
 
+#: ``on_report(slot, step, metrics) -> stop``: where a worker sends each ``ctx.report``
+OnReport = Callable[[ReplicateSlot, int, dict], bool]
+
+
 def run_slot(job: Job, slot: ReplicateSlot, task: Any, *, device: str = "cpu", worker: str = "main",
-             clock: Callable[[], float] = time.time) -> ReplicateResult:
+             clock: Callable[[], float] = time.time, on_report: Optional[OnReport] = None) -> ReplicateResult:
     """Run one replicate of ``job`` and capture everything that can go wrong.
 
     Args:
@@ -79,18 +84,25 @@ def run_slot(job: Job, slot: ReplicateSlot, task: Any, *, device: str = "cpu", w
         device: "cpu" or "cuda", handed to the task through the context.
         worker: worker id stored with the result.
         clock: the executor's clock, for ``started``/``finished``.
+        on_report: called with every ``ctx.report`` as it happens; when it returns True
+            the task is stopped there (``TrialPruned`` raised inside it).
 
     Returns:
-        A result with status "ok", or "failed" with the traceback / reason in ``error``.
+        A result with status "ok", "pruned", or "failed" with the traceback / reason in
+        ``error``.
     """
     ctx = TrialContext(seed=int(slot.seed), trial=job.trial, replicate=slot.index, attempt=slot.attempt,
                        device=device, workdir=trial_workdir(job), mc_dropout=job.mc_dropout)
     result = ReplicateResult(job_id=job.job_id, trial=job.trial, index=slot.index, attempt=slot.attempt,
                              seed=int(slot.seed), status=Outcome.FAILED, worker=worker, started=clock())
-    t0 = time.perf_counter()
+    if on_report is not None:
+        ctx._on_report = _report_hook(on_report, slot, result)
+    t0, memory = time.perf_counter(), PeakMemory()   # peak RSS/CUDA of this replicate alone
     try:
-        with _time_limit(job.timeout):
+        with _time_limit(job.timeout), memory:
             out = task.run(dict(job.config), ctx)
+    except TrialPruned as e:
+        result.status, result.error = Outcome.PRUNED, str(e)
     except ReplicateTimeout:
         result.error = timed_out(float(job.timeout or 0))
     except (Exception, SystemExit):  # a task calling sys.exit must not end the worker
@@ -102,9 +114,20 @@ def run_slot(job: Job, slot: ReplicateSlot, task: Any, *, device: str = "cpu", w
         except ValueError as e:
             result.error = str(e)
     result.runtime = time.perf_counter() - t0
+    result.metrics.update(memory.metrics())
     result.finished = clock()
     result.reports = [(int(step), dict(values)) for step, values in ctx.reports]
     return result
+
+
+def _report_hook(on_report: OnReport, slot: ReplicateSlot, result: ReplicateResult) -> Callable[[int, dict], None]:
+    """The context's report hook: hand the report over, count it, stop when asked."""
+    def hook(step: int, metrics: dict) -> None:
+        stop = on_report(slot, step, metrics)
+        result.live_reports += 1
+        if stop:
+            raise TrialPruned(step)
+    return hook
 
 
 class ReplicateTimeout(BaseException):
@@ -135,11 +158,14 @@ def _time_limit(seconds: Optional[float]) -> Iterator[None]:
 
 
 def run_job(job: Job, *, device: str = "cpu", worker: str = "main", clock: Callable[[], float] = time.time,
-            on_start: Optional[Callable[[ReplicateSlot], None]] = None) -> Iterator[ReplicateResult]:
+            on_start: Optional[Callable[[ReplicateSlot], None]] = None, on_report: Optional[OnReport] = None,
+            stopped: Optional[Callable[[], bool]] = None) -> Iterator[ReplicateResult]:
     """Run the slots of ``job`` in order, yielding each result as soon as it is known.
 
     A task that cannot be imported fails every slot with the import error. ``on_start``
     is called with each slot before it runs (a worker tells its parent, which times it).
+    ``on_report`` receives every report (see :func:`run_slot`); once ``stopped()`` is
+    True (the driver pruned the trial) the remaining slots end PRUNED without running.
     """
     try:
         task = resolve_task(job.task, job.data)
@@ -154,7 +180,13 @@ def run_job(job: Job, *, device: str = "cpu", worker: str = "main", clock: Calla
     for slot in job.slots:
         if on_start is not None:
             on_start(slot)
-        yield run_slot(job, slot, task, device=device, worker=worker, clock=clock)
+        if stopped is not None and stopped():
+            now = clock()
+            yield ReplicateResult(job_id=job.job_id, trial=job.trial, index=slot.index, attempt=slot.attempt,
+                                  seed=int(slot.seed), status=Outcome.PRUNED, error="pruned before it started",
+                                  runtime=0.0, worker=worker, started=now, finished=now)
+            continue
+        yield run_slot(job, slot, task, device=device, worker=worker, clock=clock, on_report=on_report)
 
 
 # ---------------------------------------------------------------------------------------
@@ -221,8 +253,12 @@ def worker_main(conn: Any, name: str, device: str, env: Optional[dict] = None) -
 
         ("ready", None, pid)
         ("start", job_id, slot index)
+        ("report", job_id, (slot index, attempt, step, {metric: value}))   # each ctx.report, live
         ("result", job_id, ReplicateResult)
         ("done", job_id, None)
+
+    Received: a :class:`Job`, ``None`` (stop serving), or ``("stop", job_id)`` (the driver
+    pruned the job's trial: its running slot stops at its next report, the rest end PRUNED).
 
     Args:
         conn: this worker's end of a duplex pipe to the parent.
@@ -233,12 +269,15 @@ def worker_main(conn: Any, name: str, device: str, env: Optional[dict] = None) -
     for key, value in (env or {}).items():
         os.environ[key] = value
     _watch_parent()
+    from ._processes import JobChannel  # noqa: PLC0415 - the worker side of the pipe protocol
+
     worker = f"{name}:{os.getpid()}"
+    channel = JobChannel(conn)
     try:
         conn.send(("ready", None, os.getpid()))
         while True:
             try:
-                job = conn.recv()
+                job = channel.next_job()
             except (EOFError, OSError):
                 return
             if job is None:
@@ -246,7 +285,8 @@ def worker_main(conn: Any, name: str, device: str, env: Optional[dict] = None) -
             def started(slot: ReplicateSlot, job_id: str = job.job_id) -> None:
                 conn.send(("start", job_id, slot.index))
 
-            for result in run_job(job, device=device, worker=worker, on_start=started):
+            for result in run_job(job, device=device, worker=worker, on_start=started,
+                                  on_report=channel.reporter(job.job_id), stopped=channel.stop_check(job.job_id)):
                 _send_result(conn, job.job_id, result)
             conn.send(("done", job.job_id, None))
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent decides

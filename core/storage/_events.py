@@ -20,6 +20,17 @@ __all__ = ["Event", "CreateStudy", "UpdateSettings", "AddTrial", "Claim", "Heart
            "Extend", "Retry", "MarkStale", "decode", "EVENT_TYPES"]
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """``dataclasses.fields`` names of an event class, looked up once (replay decodes 10^5 lines)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 @dataclass(frozen=True)
 class Event:
     """Base of all events. ``kind`` names the event in a journal line."""
@@ -36,7 +47,7 @@ class Event:
     @classmethod
     def from_json(cls, data: JsonObject) -> Event:
         """The event a journal line holds (the inverse of :meth:`to_json`)."""
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        return cls(**{name: data[name] for name in _field_names(cls)})
 
 
 @dataclass(frozen=True)
@@ -121,7 +132,7 @@ class Finish(_OnAttempt):
 
     @classmethod
     def from_json(cls, data: JsonObject) -> Finish:
-        fields: dict[str, Any] = {f.name: data[f.name] for f in dataclasses.fields(cls)}
+        fields: dict[str, Any] = {name: data[name] for name in _field_names(cls)}
         fields["state"] = State(data["state"])
         return cls(**fields)
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping
 
 from .base import JsonObject, StudyRecord
 
-__all__ = ["dumps", "loads", "as_json", "copy_json", "no_gc", "record_to_dict", "record_from_dict"]
+__all__ = ["dumps", "loads", "as_json", "copy_json", "config_key", "no_gc", "record_to_dict", "record_from_dict"]
 
 
 @contextmanager
@@ -82,6 +82,26 @@ def copy_json(obj: Any) -> Any:
     if type(obj) is list:
         return [copy_json(v) if type(v) in _CONTAINERS else v for v in obj]
     return obj
+
+
+def _canonical(obj: Any) -> Any:
+    if type(obj) is dict:
+        return {k: _canonical(v) for k, v in obj.items()}
+    if type(obj) is list:
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, (bool, int)):
+        try:
+            return float(obj)  # 1 == 1.0 == True in Python: one key for all three
+        except OverflowError:
+            return obj
+    return obj
+
+
+def config_key(config: Any) -> str:
+    """An index key of parsed JSON: configs that compare equal (``==``) get the same key
+    (key order and int/float spelling do not matter). Keys may collide for unequal configs
+    (huge integers): a lookup compares the candidates it finds with ``==``."""
+    return json.dumps(_canonical(config), sort_keys=True, separators=(",", ":"))
 
 
 def record_to_dict(record: StudyRecord) -> JsonObject:

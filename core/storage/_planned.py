@@ -95,8 +95,9 @@ class PlannedStorage(Storage):
                       user_attrs: Optional[JsonInput] = None, unique: bool = True) -> bool:
         config_json, attrs_json = as_json(config), as_json(user_attrs or {})
         with self._locked(write=True) as book:
-            trials = book.study(study).trials
-            if int(number) != len(trials) or (unique and any(t.config == config_json for t in trials)):
+            data = book.study(study)
+            trials = data.trials
+            if int(number) != len(trials) or (unique and data.has_config(config_json)):
                 return False
             self._commit(AddTrial(study, len(trials), config_json, tuple(int(s) for s in seeds), attrs_json,
                                   time.time()))
@@ -141,12 +142,15 @@ class PlannedStorage(Storage):
             if not r.state.finished:  # a late report of a closed attempt is dropped: records stay as they are
                 self._commit(Report(study, r.trial, r.index, r.attempt, step=int(step), metrics=metrics_json))
 
-    def extend_trial(self, study: str, trial: int, seed: int) -> int:
+    def extend_trial(self, study: str, trial: int, seed: int, *,
+                     expected_replicates: Optional[int] = None) -> Optional[int]:
         with self._locked(write=True) as book:
             trials = book.study(study).trials
             if not 0 <= int(trial) < len(trials):
                 raise StorageError(f"study '{study}' has no trial {trial}")
             index = trials[int(trial)].n_replicates
+            if expected_replicates is not None and index != int(expected_replicates):
+                return None  # another driver extended it meanwhile
             self._commit(Extend(study, int(trial), index, int(seed)))
         return index
 
@@ -182,6 +186,10 @@ class PlannedStorage(Storage):
     def get_trial(self, study: str, number: int) -> Trial:
         with self._locked(write=False) as book:
             return book.get_trial(study, number)
+
+    def changes_since(self, study: str, seq: int = 0) -> tuple[list[Trial], int]:
+        with self._locked(write=False) as book:
+            return book.changes_since(study, int(seq))
 
     def n_trials(self, study: str) -> int:
         with self._locked(write=False) as book:

@@ -10,7 +10,7 @@ values an event carries (plans build them fresh). Lookups the storages plan with
 from __future__ import annotations
 
 import heapq
-from typing import Callable, Optional, TypeVar, cast
+from typing import Any, Callable, Iterable, Optional, TypeVar, cast
 
 from ..trial import Replicate, State, Trial
 from ._events import (
@@ -26,10 +26,10 @@ from ._events import (
     Retry,
     UpdateSettings,
 )
-from ._json import copy_json, no_gc, record_from_dict, record_to_dict
-from .base import AttemptKey, ReplicateRef, StorageError, StudyExistsError, StudyRecord
+from ._json import config_key, copy_json, no_gc, record_from_dict, record_to_dict
+from .base import AttemptKey, JsonObject, ReplicateRef, StorageError, StudyExistsError, StudyRecord
 
-__all__ = ["Book", "StudyData", "copy_replicate", "HANDLERS"]
+__all__ = ["Book", "StudyData", "copy_replicate", "touched_trials", "HANDLERS"]
 
 
 def copy_replicate(r: Replicate) -> Replicate:
@@ -57,6 +57,34 @@ class StudyData:
         self.latest: dict[ReplicateRef, int] = {}   # (trial, index) -> latest attempt
         self.waiting: list[AttemptKey] = []          # heap; entries may be out of date
         self.running: set[AttemptKey] = set()
+        self.seq = 0                                 # change counter of ``changes_since``
+        self.changed: dict[int, int] = {}            # trial -> seq of its last change, oldest change first
+        self.by_config: Optional[dict[str, list[int]]] = None  # config_key -> trials, built on first use
+
+    def touch(self, numbers: Iterable[int]) -> None:
+        """Give trials ``numbers`` the next sequence number (one event: one number)."""
+        self.seq += 1
+        changed = self.changed
+        for n in numbers:
+            changed.pop(n, None)  # re-inserted last: ``changed`` stays ordered by seq
+            changed[n] = self.seq
+
+    def changed_since(self, seq: int) -> list[int]:
+        """Numbers of the trials changed after ``seq``, ascending."""
+        out = []
+        for n, s in reversed(self.changed.items()):
+            if s <= seq:
+                break
+            out.append(n)
+        return sorted(out)
+
+    def has_config(self, config: JsonObject) -> bool:
+        """True when a trial has a config equal to ``config`` (``==`` on the parsed JSON)."""
+        if self.by_config is None:  # readers never need it: built on the first reservation
+            self.by_config = {}
+            for t in self.trials:
+                self.by_config.setdefault(config_key(t.config), []).append(t.number)
+        return any(self.trials[n].config == config for n in self.by_config.get(config_key(config), ()))
 
     def add_replicate(self, r: Replicate) -> None:
         key = AttemptKey(r.trial, r.index, r.attempt)
@@ -140,11 +168,22 @@ class Book:
         if handler is None:
             raise StorageError(f"unknown operation '{event.kind}'")
         handler(self, event)
+        touched = touched_trials(event)
+        if touched:
+            self.study(cast(Any, event).study).touch(touched)
 
     # -- reads (copies: callers may not change the book) ---------------------------------------
     def get_trials(self, study: str) -> list[Trial]:
         with no_gc():
             return [copy_trial(t) for t in self.study(study).trials]
+
+    def changes_since(self, study: str, seq: int) -> tuple[list[Trial], int]:
+        """Copies of the trials changed after ``seq``, by number, and the current seq."""
+        data = self.study(study)
+        if seq <= 0:
+            return self.get_trials(study), data.seq
+        with no_gc():
+            return [copy_trial(data.trials[n]) for n in data.changed_since(int(seq))], data.seq
 
     def get_trial(self, study: str, number: int) -> Trial:
         trials = self.study(study).trials
@@ -155,6 +194,18 @@ class Book:
     def get_study(self, name: str) -> Optional[StudyRecord]:
         data = self.studies.get(name)
         return None if data is None else record_from_dict(record_to_dict(data.record))
+
+
+def touched_trials(event: Event) -> tuple[int, ...]:
+    """The trials an event changes: ``number`` of a new trial, ``trial`` of an event about
+    one trial or attempt, the trials of ``items`` (attempt keys); none for study events."""
+    if isinstance(event, AddTrial):
+        return (event.number,)
+    items = getattr(event, "items", None)
+    if items is not None:
+        return tuple(sorted({int(k[0]) for k in items}))
+    trial = getattr(event, "trial", None)
+    return () if trial is None else (int(trial),)
 
 
 # -- the dispatch table -------------------------------------------------------------------------
@@ -189,6 +240,8 @@ def _add_trial(book: Book, e: AddTrial) -> None:
         raise StorageError(f"trial number {e.number} conflicts with the next free number {len(data.trials)}")
     data.trials.append(Trial(number=e.number, config=e.config, n_replicates=len(e.seeds), created=e.created,
                              user_attrs=e.user_attrs))
+    if data.by_config is not None:
+        data.by_config.setdefault(config_key(e.config), []).append(e.number)
     for i, seed in enumerate(e.seeds):
         data.add_replicate(Replicate(trial=e.number, index=i, attempt=0, seed=int(seed)))
 

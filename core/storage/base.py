@@ -88,13 +88,14 @@ class StudyRecord:
 
 
 def final_loss(state: State, loss: Optional[float]) -> Optional[float]:
-    """Validate the loss ``finish`` stores: COMPLETE needs a finite one; NaN is stored as None.
+    """Validate the loss ``finish`` stores: COMPLETE needs a finite one; NaN is stored as None
+    (a PRUNED replicate may carry its last reported value, or none).
 
     Raises:
-        StorageError: ``state`` is not COMPLETE/FAILED, or a COMPLETE loss is missing or not finite.
+        StorageError: ``state`` is not COMPLETE/FAILED/PRUNED, or a COMPLETE loss is missing or not finite.
     """
-    if state not in (State.COMPLETE, State.FAILED):
-        raise StorageError(f"finish: state must be COMPLETE or FAILED, got {State(state).value}")
+    if state not in (State.COMPLETE, State.FAILED, State.PRUNED):
+        raise StorageError(f"finish: state must be COMPLETE or FAILED (or PRUNED), got {State(state).value}")
     value = None if loss is None else float(loss)
     if state == State.COMPLETE and (value is None or not math.isfinite(value)):
         raise StorageError(f"finish: a COMPLETE replicate needs a finite loss, got {loss!r}")
@@ -204,10 +205,15 @@ class Storage(ABC):
         report for a finished attempt is ignored."""
 
     @abstractmethod
-    def extend_trial(self, study: str, trial: int, seed: int) -> int:
+    def extend_trial(self, study: str, trial: int, seed: int, *,
+                     expected_replicates: Optional[int] = None) -> Optional[int]:
         """Add one more replicate to an existing trial (adaptive replication): a WAITING
         attempt 0 with index ``n_replicates`` and the given seed; the trial's
-        ``n_replicates`` grows by one. Returns the new index."""
+        ``n_replicates`` grows by one. Returns the new index.
+
+        With ``expected_replicates`` the extension is conditional, checked under the write
+        lock: when the trial no longer has exactly that many replicates (another driver
+        extended it since this one read it), nothing is added and None is returned."""
 
     @abstractmethod
     def retry(self, study: str, trial: int, index: int) -> int:
@@ -232,6 +238,26 @@ class Storage(ABC):
             if t.number == number:
                 return t
         raise StorageError(f"study '{study}' has no trial {number}")
+
+    def changes_since(self, study: str, seq: int = 0) -> tuple[list[Trial], int]:
+        """The trials changed after sequence number ``seq``, and the sequence number to pass
+        next time: what a reader that keeps the trials (a study's cache) needs to catch up.
+
+        Every change to a trial (added, claimed, heartbeat, report, finished, extended,
+        retried, gone stale) gives it a sequence number larger than any before in its
+        study, so ``changes_since(study, seq)`` followed by ``changes_since(study, new_seq)``
+        misses no change, also of other processes writing the same file. ``seq=0`` returns
+        every trial. Sequence numbers belong to one study and one storage file; they are
+        opaque (not a count of changes).
+
+        This default, for backends without a change counter, returns every trial each
+        time (correct, not incremental); the shipped backends return only changed ones.
+
+        Returns:
+            ``(trials, new_seq)``: copies of the changed trials (all attempts and reports),
+            by number.
+        """
+        return self.get_trials(study), int(seq) + 1
 
     def n_trials(self, study: str) -> int:
         """How many trials the study has."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from ..trial import Replicate, State, Trial
-from ._json import dumps, loads, no_gc
+from ._json import config_key, dumps, loads, no_gc
 from .base import (
     JsonInput,
     ReplicateRef,
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS studies (
     space_fingerprint TEXT NOT NULL, config_hash TEXT NOT NULL, settings TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS trials (
     study TEXT NOT NULL, number INTEGER NOT NULL, config TEXT NOT NULL, n_replicates INTEGER NOT NULL,
-    created REAL, user_attrs TEXT NOT NULL, UNIQUE (study, number));
+    created REAL, user_attrs TEXT NOT NULL, seq INTEGER NOT NULL DEFAULT 0, config_key TEXT,
+    UNIQUE (study, number));
 CREATE TABLE IF NOT EXISTS replicates (
     study TEXT NOT NULL, trial INTEGER NOT NULL, idx INTEGER NOT NULL, attempt INTEGER NOT NULL,
     seed INTEGER NOT NULL, state TEXT NOT NULL, loss REAL, metrics TEXT NOT NULL, runtime REAL, error TEXT,
@@ -50,14 +51,33 @@ CREATE TABLE IF NOT EXISTS reports (
     study TEXT NOT NULL, trial INTEGER NOT NULL, idx INTEGER NOT NULL, attempt INTEGER NOT NULL,
     step INTEGER NOT NULL, metrics TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS reports_by_replicate ON reports (study, trial, idx, attempt);
-CREATE TRIGGER IF NOT EXISTS finished_replicates_never_change BEFORE UPDATE ON replicates
-    WHEN OLD.state IN ('COMPLETE', 'FAILED', 'STALE')
+DROP TRIGGER IF EXISTS finished_replicates_never_change;
+CREATE TRIGGER IF NOT EXISTS finished_replicates_never_change_v2 BEFORE UPDATE ON replicates
+    WHEN OLD.state IN ('COMPLETE', 'FAILED', 'STALE', 'PRUNED')
     BEGIN SELECT RAISE(ABORT, 'finished records never change'); END;
 """
 
+# ``changes_since``: every write to a trial, its replicates or its reports gives the trial
+# the study's next sequence number (writers are serialised, so numbers follow commit order)
+_NEXT_SEQ = "(SELECT MAX(seq) FROM trials WHERE study = NEW.study) + 1"
+_CHANGES_SCHEMA = f"""
+CREATE INDEX IF NOT EXISTS trials_by_seq ON trials (study, seq);
+CREATE INDEX IF NOT EXISTS trials_by_config ON trials (study, config_key);
+CREATE TRIGGER IF NOT EXISTS seq_on_new_trial AFTER INSERT ON trials
+    BEGIN UPDATE trials SET seq = {_NEXT_SEQ} WHERE rowid = NEW.rowid; END;
+CREATE TRIGGER IF NOT EXISTS seq_on_new_replicate AFTER INSERT ON replicates
+    BEGIN UPDATE trials SET seq = {_NEXT_SEQ} WHERE study = NEW.study AND number = NEW.trial; END;
+CREATE TRIGGER IF NOT EXISTS seq_on_replicate_change AFTER UPDATE ON replicates
+    BEGIN UPDATE trials SET seq = {_NEXT_SEQ} WHERE study = NEW.study AND number = NEW.trial; END;
+CREATE TRIGGER IF NOT EXISTS seq_on_new_report AFTER INSERT ON reports
+    BEGIN UPDATE trials SET seq = {_NEXT_SEQ} WHERE study = NEW.study AND number = NEW.trial; END;
+"""
+_TRIAL_INSERT = ("INSERT INTO trials (study, number, config, n_replicates, created, user_attrs, config_key) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)")
+
 _REPLICATE_COLUMNS = ("trial, idx, attempt, seed, state, loss, metrics, runtime, error, worker, heartbeat, started, "
                       "finished")
-_FINISHED = "('COMPLETE', 'FAILED', 'STALE')"
+_FINISHED = "('COMPLETE', 'FAILED', 'STALE', 'PRUNED')"  # the trigger's list (v2 added PRUNED)
 
 
 _STATES = {s.value: s for s in State}  # a dict lookup is several times faster than State(text)
@@ -68,6 +88,23 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
+def _trial_columns(conn: sqlite3.Connection) -> set[str]:
+    return {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Give a file written before ``changes_since`` its ``seq`` and ``config_key`` columns
+    (inside the schema transaction)."""
+    columns = _trial_columns(conn)
+    if "seq" not in columns:
+        conn.execute("ALTER TABLE trials ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+        conn.execute("UPDATE trials SET seq = 1")  # every existing trial is new to a reader at seq 0
+    if "config_key" not in columns:
+        conn.execute("ALTER TABLE trials ADD COLUMN config_key TEXT")
+        keys = [(config_key(loads(text)), rowid) for rowid, text in conn.execute("SELECT rowid, config FROM trials")]
+        conn.executemany("UPDATE trials SET config_key = ? WHERE rowid = ?", keys)
+
+
 #: one row of ``SELECT {_REPLICATE_COLUMNS}``
 ReplicateRow = tuple[int, int, int, int, str, Optional[float], str, Optional[float], Optional[str], Optional[str],
                      Optional[float], Optional[float], Optional[float]]
@@ -75,8 +112,11 @@ ReplicateRow = tuple[int, int, int, int, str, Optional[float], str, Optional[flo
 
 def _replicate(row: ReplicateRow) -> Replicate:
     t, i, a, seed, state, loss, metrics, runtime, error, worker, hb, started, finished = row
-    return Replicate(trial=t, index=i, attempt=a, seed=seed, state=_STATES[state], loss=loss, metrics=loads(metrics),
-                     runtime=runtime, error=error, worker=worker, heartbeat=hb, started=started, finished=finished)
+    r = object.__new__(Replicate)  # the dataclass' fields, set without __init__'s keyword handling (2x faster)
+    r.__dict__.update(trial=t, index=i, attempt=a, seed=seed, state=_STATES[state], loss=loss,
+                      metrics={} if metrics == "{}" else loads(metrics), runtime=runtime, error=error, worker=worker,
+                      heartbeat=hb, started=started, finished=finished, reports=[])
+    return r
 
 
 class SQLiteStorage(Storage):
@@ -102,6 +142,7 @@ class SQLiteStorage(Storage):
         check_file_path(self.path, create=not self.read_only)
         self._lock = threading.RLock()
         self._conn: Optional[sqlite3.Connection] = None
+        self._counted = False  # the file has the change counter of ``changes_since``
         self._pid: Optional[int] = None
         self._connection()  # create the schema now, so that errors show at open
 
@@ -133,6 +174,7 @@ class SQLiteStorage(Storage):
             if _tables(conn) < _UQHPO_TABLES:
                 conn.close()
                 raise StorageError(f"'{self.path}' is not a uqhpo storage (no uqhpo tables)")
+            self._counted = "seq" in _trial_columns(conn)  # a file of an older version has no counter
             return conn
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
@@ -148,10 +190,15 @@ class SQLiteStorage(Storage):
             for statement in _SCHEMA.split(";\n"):
                 if statement.strip():
                     conn.execute(statement)
+            _migrate(conn)
+            for statement in _CHANGES_SCHEMA.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self._counted = True
         return conn
 
     def close(self) -> None:
@@ -183,6 +230,13 @@ class SQLiteStorage(Storage):
                 yield conn
             finally:
                 conn.execute("COMMIT")
+
+    @staticmethod
+    def _next_number(conn: sqlite3.Connection, study: str) -> int:
+        """The next free trial number (numbers are contiguous; MAX reads one index entry)."""
+        (number,) = conn.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study = ?",
+                                 (study,)).fetchone()
+        return int(number)
 
     def _check_study(self, conn: sqlite3.Connection, study: str) -> None:
         if conn.execute("SELECT 1 FROM studies WHERE name = ?", (study,)).fetchone() is None:
@@ -226,10 +280,9 @@ class SQLiteStorage(Storage):
         config_text, attrs_text = dumps(config), dumps(user_attrs or {})
         with self._write() as conn:
             self._check_study(conn, study)
-            (number,) = conn.execute("SELECT COALESCE(MAX(number) + 1, 0) FROM trials WHERE study = ?",
-                                     (study,)).fetchone()
-            conn.execute("INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?)",
-                         (study, number, config_text, len(seeds), time.time(), attrs_text))
+            number = self._next_number(conn, study)
+            conn.execute(_TRIAL_INSERT, (study, number, config_text, len(seeds), time.time(), attrs_text,
+                                         config_key(loads(config_text))))
             conn.executemany(f"INSERT INTO replicates (study, {_REPLICATE_COLUMNS}) "
                              "VALUES (?, ?, ?, 0, ?, 'WAITING', NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL)",
                              [(study, number, i, int(s)) for i, s in enumerate(seeds)])
@@ -239,21 +292,18 @@ class SQLiteStorage(Storage):
                       user_attrs: Optional[JsonInput] = None, unique: bool = True) -> bool:
         config_text, attrs_text = dumps(config), dumps(user_attrs or {})
         config_json = loads(config_text)
+        key = config_key(config_json)
         with self._write() as conn:
             self._check_study(conn, study)
-            (count,) = conn.execute("SELECT COUNT(*) FROM trials WHERE study = ?", (study,)).fetchone()
+            count = self._next_number(conn, study)
             if int(number) != count:
                 return False
-            # the same serialiser wrote every stored config: equal text is the fast path, a
-            # parsed comparison catches configs written with another key order
-            if unique and (conn.execute("SELECT 1 FROM trials WHERE study = ? AND config = ? LIMIT 1",
-                                        (study, config_text)).fetchone() is not None
-                           or any(loads(text) == config_json for (text,) in conn.execute(
-                               "SELECT config FROM trials WHERE study = ? AND config != ?", (study, config_text))
-                                  if text.startswith("{"))):
+            # configs equal as parsed JSON share their key (any key order); the key's index
+            # finds the candidates, a parsed comparison rules out keys that only collide
+            if unique and any(loads(text) == config_json for (text,) in conn.execute(
+                    "SELECT config FROM trials WHERE study = ? AND config_key = ?", (study, key))):
                 return False
-            conn.execute("INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?)",
-                         (study, count, config_text, len(seeds), time.time(), attrs_text))
+            conn.execute(_TRIAL_INSERT, (study, count, config_text, len(seeds), time.time(), attrs_text, key))
             conn.executemany(f"INSERT INTO replicates (study, {_REPLICATE_COLUMNS}) "
                              "VALUES (?, ?, ?, 0, ?, 'WAITING', NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL)",
                              [(study, count, i, int(s)) for i, s in enumerate(seeds)])
@@ -326,7 +376,8 @@ class SQLiteStorage(Storage):
                      "VALUES (?, ?, ?, ?, ?, 'WAITING', NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL)",
                      (study, trial, index, attempt, seed))
 
-    def extend_trial(self, study: str, trial: int, seed: int) -> int:
+    def extend_trial(self, study: str, trial: int, seed: int, *,
+                     expected_replicates: Optional[int] = None) -> Optional[int]:
         with self._write() as conn:
             self._check_study(conn, study)
             row = conn.execute("SELECT n_replicates FROM trials WHERE study = ? AND number = ?",
@@ -334,6 +385,8 @@ class SQLiteStorage(Storage):
             if row is None:
                 raise StorageError(f"study '{study}' has no trial {trial}")
             index = int(row[0])
+            if expected_replicates is not None and index != int(expected_replicates):
+                return None  # another driver extended it meanwhile
             conn.execute("UPDATE trials SET n_replicates = ? WHERE study = ? AND number = ?",
                          (index + 1, study, int(trial)))
             self._add_attempt(conn, study, int(trial), index, 0, int(seed))
@@ -372,6 +425,19 @@ class SQLiteStorage(Storage):
     # -- reads ------------------------------------------------------------------------------
     def _load(self, conn: sqlite3.Connection, study: str, number: Optional[int]) -> list[Trial]:
         only, args = ("", (study,)) if number is None else (" AND trial = ?", (study, int(number)))
+        return self._load_where(conn, only, args)
+
+    def _load_numbers(self, conn: sqlite3.Connection, study: str, numbers: Sequence[int]) -> list[Trial]:
+        """Trials ``numbers`` (ascending), read in chunks of at most 500."""
+        out: list[Trial] = []
+        for start in range(0, len(numbers), 500):
+            chunk = [int(n) for n in numbers[start:start + 500]]
+            marks = ", ".join("?" * len(chunk))
+            out += self._load_where(conn, f" AND trial IN ({marks})", (study, *chunk))
+        return out
+
+    def _load_where(self, conn: sqlite3.Connection, only: str, args: tuple) -> list[Trial]:
+        """Trials (with replicates and reports) of ``WHERE study = ?{only}``, by number."""
         only_number = only.replace("trial", "number")  # the trials table calls it number
         trials: dict[int, Trial] = {}
         for n, config, k, created, attrs in conn.execute(
@@ -379,14 +445,16 @@ class SQLiteStorage(Storage):
                 "ORDER BY number", args):
             trials[n] = Trial(number=n, config=loads(config), n_replicates=k, created=created,
                               user_attrs=loads(attrs))
+        reports = conn.execute(f"SELECT trial, idx, attempt, step, metrics FROM reports WHERE study = ?{only} "
+                               "ORDER BY rowid", args).fetchall()
         reps: dict[tuple[int, int, int], Replicate] = {}  # plain tuples: the hot loop of a read
         for row in conn.execute(f"SELECT {_REPLICATE_COLUMNS} FROM replicates WHERE study = ?{only} "
                                 "ORDER BY trial, idx, attempt", args):
             r = _replicate(row)
-            reps[(r.trial, r.index, r.attempt)] = r
-            trials[r.trial].replicates.append(r)
-        for t, i, a, step, metrics in conn.execute(f"SELECT trial, idx, attempt, step, metrics FROM reports "
-                                                   f"WHERE study = ?{only} ORDER BY rowid", args):
+            trials[row[0]].replicates.append(r)
+            if reports:
+                reps[row[0], row[1], row[2]] = r
+        for t, i, a, step, metrics in reports:
             reps[(t, i, a)].reports.append((step, loads(metrics)))
         return list(trials.values())
 
@@ -404,7 +472,22 @@ class SQLiteStorage(Storage):
             raise StorageError(f"study '{study}' has no trial {number}")
         return found[0]
 
+    def changes_since(self, study: str, seq: int = 0) -> tuple[list[Trial], int]:
+        with self._snapshot() as conn:
+            self._check_study(conn, study)
+            if not self._counted:  # a file of an older version opened read-only: no counter
+                with no_gc():
+                    return self._load(conn, study, None), int(seq) + 1
+            (top,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM trials WHERE study = ?", (study,)).fetchone()
+            if seq <= 0:
+                with no_gc():
+                    return self._load(conn, study, None), int(top)
+            numbers = [n for (n,) in conn.execute("SELECT number FROM trials WHERE study = ? AND seq > ? "
+                                                  "ORDER BY number", (study, int(seq)))]
+            with no_gc():
+                return self._load_numbers(conn, study, numbers), int(top)
+
     def n_trials(self, study: str) -> int:
         with self._snapshot() as conn:
             self._check_study(conn, study)
-            return conn.execute("SELECT COUNT(*) FROM trials WHERE study = ?", (study,)).fetchone()[0]
+            return self._next_number(conn, study)

@@ -8,12 +8,14 @@ A new strategy proves it keeps the contract with ``uqhpo.testing.strategies.chec
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections.abc import MutableSet
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..space import Space, taken_keys
+from ..space import KeyOverlay, Space, taken_keys
 from ..trial import Observations
 
 
@@ -47,11 +49,15 @@ class Strategy(ABC):
             rng: the only source of randomness.
         """
 
-    def taken(self, observations: Observations, pending: Sequence[Mapping[str, Any]]) -> set[str]:
+    def taken(self, observations: Observations, pending: Sequence[Mapping[str, Any]]) -> MutableSet[str]:
         """Keys (``Space.key``) of every evaluated, failed and pending config: never propose these."""
+        if observations.seen_keys is not None:  # kept by the study per trial: no re-encoding of the history
+            return KeyOverlay(observations.seen_keys, taken_keys(self.space, pending))
         return taken_keys(self.space, observations.configs, observations.failed, pending)
 
     def is_exhausted(self, observations: Observations, pending: Sequence[Mapping[str, Any]]) -> bool:
         """True when there is nothing left to propose: by default, when every config of a
         finite space is evaluated, failed or pending (a strategy over a subset overrides it)."""
+        if self.space.cardinality() == math.inf:
+            return False  # a real parameter: never (and no need to key the whole history)
         return len(self.taken(observations, pending)) >= self.space.cardinality()

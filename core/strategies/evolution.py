@@ -9,6 +9,7 @@ the strategy keeps no state between calls.
 from __future__ import annotations
 
 import math
+from collections.abc import MutableSet
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -65,7 +66,7 @@ class EvolutionStrategy(Strategy):
             n_initial = n
         exclude = [*observations.configs, *observations.failed, *pending]
         out = initial_design(self.space, n_initial, rng, method="lhs", exclude=exclude) if n_initial else []
-        taken.update(self.space.key(c) for c in out)
+        taken |= {self.space.key(c) for c in out}
         if len(out) < n:
             population = self.population(observations)
             out += self._children(population, n - len(out), rng, taken)
@@ -80,7 +81,7 @@ class EvolutionStrategy(Strategy):
                 for i in range(start, len(observations))]
 
     def _children(self, population: list[tuple[dict, float]], n: int, rng: np.random.Generator,
-                  taken: set[str]) -> list[dict]:
+                  taken: MutableSet[str]) -> list[dict]:
         out: list[dict] = []
         if not self._mutable:
             return out

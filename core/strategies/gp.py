@@ -9,6 +9,7 @@ confidence bound, with pending configs as kriging-believer fantasies.
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableSet
 from typing import Any, Optional
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..space import Space
 from ..surrogates.base import SurrogateFitError
 from ..surrogates.gp import GaussianProcess
 from ..trial import Observations
-from .model_based import ModelBasedStrategy, int_option
+from .model_based import ModelBasedStrategy, encode_configs, int_option
 
 logger = logging.getLogger("uqhpo")
 
@@ -83,12 +84,12 @@ class GPStrategy(ModelBasedStrategy):
         y = values[finite]
         variances = np.asarray(observations.variances, dtype=float)
         y_var = np.nan_to_num(variances[finite], nan=0.0) if variances.shape == values.shape else None
-        X = self.space.encode(configs)
+        X = encode_configs(self.space, configs)
         gp = GaussianProcess(n_restarts=self.n_restarts, seed=int(rng.integers(2**31 - 1)))
         return gp.fit(X, y, y_var), X, y
 
     def _search(self, observations: Observations, pending: list, n: int, rng: np.random.Generator,
-                taken: set[str]) -> list[dict]:
+                taken: MutableSet[str]) -> list[dict]:
         """GP-guided configs; ``[]`` (the caller falls back to random) when there is no model."""
         try:
             fitted = self.fit_surrogate(observations, rng)

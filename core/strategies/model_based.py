@@ -11,8 +11,10 @@ Every proposal follows the same three steps, so they live here once:
 """
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import MutableSet
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -30,7 +32,7 @@ class ModelBasedStrategy(Strategy):
 
     Args:
         space: the search space.
-        n_initial: size of the initial design (default ``2 * (d + 1)``, ``d = space.dim``).
+        n_initial: size of the initial design (default :meth:`default_n_initial`).
         design: initial design method (``"lhs"``, ``"sobol"``, ``"random"``).
         seed: the study seed (passed by the study); fixes the initial design.
     """
@@ -39,14 +41,19 @@ class ModelBasedStrategy(Strategy):
                  **options: Any):
         from ..design import DESIGN_METHODS
         super().__init__(space, **options)
-        self.n_initial = 2 * (space.dim + 1) if n_initial is None else int_option(self.name, "n_initial", n_initial, 0,
-                                                                                    maximum=MAX_INITIAL)
+        self.n_initial = (self.default_n_initial(space) if n_initial is None
+                          else int_option(self.name, "n_initial", n_initial, 0, maximum=MAX_INITIAL))
         if design not in DESIGN_METHODS:
             raise ValueError(f"strategy '{self.name}': design '{design}' is unknown; "
                              f"choose one of {', '.join(DESIGN_METHODS)}")
         self.design = design
         self.seed = int(seed)
         self._design: Optional[list[dict]] = None
+
+    @staticmethod
+    def default_n_initial(space: Space) -> int:
+        """Initial design size when ``n_initial`` is not given: ``2 * (d + 1)``."""
+        return 2 * (space.dim + 1)
 
     def initial_configs(self) -> list[dict]:
         """The whole initial design: ``n_initial`` configs, a function of the seed only."""
@@ -64,23 +71,102 @@ class ModelBasedStrategy(Strategy):
         if n <= 0:
             return []
         pending = list(pending)
-        taken = self.taken(observations, pending)
+        # the keys of every config seen cost ~10 us each: built only when something asks for them
+        # (the surrogate searches keep proposals away from seen points by distance instead)
+        taken = LazyKeys(lambda: self.taken(observations, pending))
         out: list[dict] = []
         n_seen = len(observations.configs) + len(observations.failed) + len(pending)
         if n_seen < self.n_initial:
-            out += select_new(self.space, self.initial_configs(), taken, min(n, self.n_initial - n_seen))
+            out += select_new(self.space, self.initial_configs(), taken, min(n, self.n_initial - n_seen))  # type: ignore[arg-type]
         design_done = n_seen + len(out) >= self.n_initial
-        if len(out) < n and design_done and self.space.dim and self.space.cardinality() > len(taken):
+        cardinality = self.space.cardinality()
+        if len(out) < n and design_done and self.space.dim and (cardinality == math.inf or cardinality > len(taken)):
             out += self._search(observations, pending + out, n - len(out), rng, taken)
         if len(out) < n:
-            out += sample_unseen(self.space, n - len(out), rng, taken)
+            out += sample_unseen(self.space, n - len(out), rng, taken)  # type: ignore[arg-type]
         return out
 
     @abstractmethod
     def _search(self, observations: Observations, pending: list, n: int, rng: np.random.Generator,
-                taken: set[str]) -> list[dict]:
+                taken: MutableSet[str]) -> list[dict]:
         """Up to ``n`` surrogate-guided configs not in ``taken`` (add the chosen keys to it);
         ``[]`` when there is no usable model (the caller falls back to random)."""
+
+
+class LazyKeys(MutableSet):
+    """A set of config keys built on first use (membership, length, iteration) by ``build``.
+
+    ``add`` / ``discard`` before that are remembered and applied when it is built, so a
+    caller can record its choices without paying for the keys of the whole history.
+    """
+
+    def __init__(self, build: Callable[[], MutableSet[str]]):
+        self._build: Optional[Callable[[], MutableSet[str]]] = build
+        self._keys: MutableSet[str] = set()
+        self._log: list[tuple[bool, str]] = []
+
+    def _full(self) -> MutableSet[str]:
+        if self._build is not None:
+            keys, self._build = self._build(), None
+            for added, k in self._log:
+                (keys.add if added else keys.discard)(k)
+            self._keys, self._log = keys, []
+        return self._keys
+
+    @property
+    def built(self) -> bool:
+        """True once the keys of the history have been computed."""
+        return self._build is None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._full()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._full())
+
+    def __len__(self) -> int:
+        return len(self._full())
+
+    def add(self, key: str) -> None:
+        if self._build is None:
+            self._keys.add(key)
+        else:
+            self._log.append((True, key))
+
+    def discard(self, key: str) -> None:
+        if self._build is None:
+            self._keys.discard(key)
+        else:
+            self._log.append((False, key))
+
+
+def encode_configs(space: Space, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """``space.encode(configs)`` ``(n, d)``, column by column: linear real and integer
+    parameters in one array operation (the same arithmetic, so the same bits), the rest
+    value by value. About 10x faster than the row-by-row encoding for a long history."""
+    from ..parameters import Integer, Real
+
+    n = len(configs)
+    if n == 0:
+        return np.zeros((0, space.dim))
+    out = np.empty((n, space.dim))
+    try:
+        for name, p in space.params.items():
+            sl = space.slice_of(name)
+            if sl.stop == sl.start:
+                continue
+            values = [c[name] for c in configs]
+            if isinstance(p, Real) and not p.log:
+                lo, hi = float(p.low), float(p.high)
+                out[:, sl.start] = (np.asarray(values, dtype=float) - lo) / (hi - lo)
+            elif isinstance(p, Integer) and not p.log:
+                v = np.asarray([int(x) for x in values], dtype=np.int64)
+                out[:, sl.start] = (v - p.low + 0.5) / (p.high - p.low + 1)
+            else:
+                out[:, sl] = np.vstack([p.encode(x) for x in values])
+    except (KeyError, TypeError, ValueError):
+        return space.encode(configs)  # its one-line error names the problem
+    return out
 
 
 #: the largest initial design a strategy builds (``n_initial: 1e9`` would allocate tens of GiB)

@@ -16,6 +16,7 @@ import problems as P  # noqa: E402
 from uqhpo.space import Integer, Real  # noqa: E402
 
 SYNTHETIC = ["branin-int", "hartmann6", "ackley5-mixed"]
+UNTUNED = ["styblinski-tang4", "levy6-mixed"]
 
 
 def _grid_values(problem: P.Problem, n: int, seed: int) -> np.ndarray:
@@ -58,6 +59,40 @@ def test_ackley_mixed_minimum_at_origin_and_positive_elsewhere():
     assert _grid_values(p, 20000, 1).min() > 0.0
 
 
+def test_styblinski_tang_known_minimum_and_bounds():
+    p = P.get_problem("styblinski-tang4")
+    assert p.space.dim == 4 and all(isinstance(p.space[n], Real) and (p.space[n].low, p.space[n].high) == (-5, 5)
+                                    for n in p.space)
+    x_star = {f"x{i}": -2.903534027771178 for i in range(1, 5)}
+    assert p.true_value(x_star) == pytest.approx(p.optimum, abs=1e-9)
+    assert p.optimum == pytest.approx(-156.66466, abs=1e-4)
+    # separable: the 1-d minimum on a fine grid over [-5, 5] is the same per coordinate
+    t = np.linspace(-5, 5, 200001)
+    assert 0.5 * (t ** 4 - 16 * t ** 2 + 5 * t).min() * 4 >= p.optimum - 1e-9
+    assert _grid_values(p, 20000, 2).min() > p.optimum
+
+
+def test_levy_mixed_minimum_at_ones_and_integer_coordinates():
+    p = P.get_problem("levy6-mixed")
+    kinds = [type(p.space[n]) for n in p.space]
+    assert kinds == [Integer] * 3 + [Real] * 3
+    assert all((p.space[n].low, p.space[n].high) == (-10, 10) for n in p.space)
+    ones = {f"x{i}": 1 for i in range(1, 7)}
+    assert p.true_value(ones) == pytest.approx(0.0, abs=1e-12) and p.optimum == 0.0
+    assert p.true_value({**ones, "x1": 2}) > 0.1
+    assert _grid_values(p, 20000, 3).min() > 0.0
+    # the reference value of the Levy function at the origin (d = 6): sin^2(pi/4*3)... computed directly
+    w = 0.75
+    ref = math.sin(math.pi * w) ** 2 + 5 * (w - 1) ** 2 * (1 + 10 * math.sin(math.pi * w + 1) ** 2) \
+        + (w - 1) ** 2 * (1 + math.sin(2 * math.pi * w) ** 2)
+    assert p.true_value({f"x{i}": 0 for i in range(1, 7)}) == pytest.approx(ref, rel=1e-12)
+
+
+def test_clean_problem_list_holds_the_exact_closed_form_problems():
+    assert P.CLEAN_PROBLEMS == SYNTHETIC + UNTUNED
+    assert all(f"{n}-noisy" not in P.PROBLEMS for n in UNTUNED)
+
+
 def test_spaces_have_the_specified_bounds_and_types():
     br = P.get_problem("branin-int").space
     assert br["x1"] == Integer(-5, 10) and isinstance(br["x1"], Integer)
@@ -80,7 +115,7 @@ def test_sampled_configs_stay_in_bounds_and_integer_where_required():
         assert all(-5.0 <= c[f"x{i}"] <= 10.0 for i in (4, 5))
 
 
-@pytest.mark.parametrize("name", SYNTHETIC)
+@pytest.mark.parametrize("name", SYNTHETIC + UNTUNED)
 def test_recorded_range_is_reproduced_by_the_sobol_estimate(name):
     p = P.get_problem(name)
     estimate = P.estimate_range(p.true_batch, p.space)
@@ -144,3 +179,17 @@ def test_harness_seed_parsing_and_evals_to_target():
     s = B.summarize(p, runs, ["x"])["x"]
     assert s["reached"] == 1 and s["median"] == pytest.approx(15.5)
     assert s["evals"] == np.inf  # median of (2, never) is "never"
+
+
+def test_mean_rank_orders_by_median_and_shares_ties():
+    import optimizer_bench as B
+
+    probs = [P.get_problem("hartmann6"), P.get_problem("branin-int")]
+    stats = {"hartmann6": {"a": {"median": -3.3}, "b": {"median": -3.0}, "c": {"median": -2.0}},
+             # a and b tied within 0.1 % of branin's range (0.3): they share rank 1.5
+             "branin-int": {"a": {"median": 0.6}, "b": {"median": 0.5}, "c": {"median": 9.0}}}
+    r = B.mean_ranks(stats, probs, ["a", "b", "c"])
+    assert r == {"a": pytest.approx(1.25), "b": pytest.approx(1.75), "c": pytest.approx(3.0)}
+    # a problem where a member has no result does not count
+    stats["branin-int"].pop("c")
+    assert B.mean_ranks(stats, probs, ["a", "b", "c"]) == {"a": 1.0, "b": 2.0, "c": 3.0}

@@ -100,3 +100,10 @@ def test_changed_settings_fill_defaults_of_the_stored_config(tmp_path, monkeypat
     stored = cfg.to_dict()
     del stored["uq"]["kappa"], stored["direction"]     # an older config that left defaults out
     assert changed_settings(stored, cfg.search_space.to_dict(), cfg) == []
+
+
+def test_pruner_options_can_be_set_one_by_one():
+    raw = apply_overrides({"task": "x", "budget": {"trials": 3}}, ["pruner.name=asha", "pruner.min_steps=2"])
+    assert raw["pruner"] == {"name": "asha", "min_steps": 2}
+    with pytest.raises(ConfigError, match="pruner.min_step: unknown key"):
+        apply_overrides({"task": "x"}, ["pruner.min_step=2"])

@@ -42,7 +42,7 @@ def test_registered_by_name_and_validates_options():
     space = mixed_space()
     strategy = make_strategy("rbf", space, seed=1, n_initial=5)
     assert isinstance(strategy, RBFStrategy) and strategy.n_initial == 5
-    assert RBFStrategy(space).n_initial == 2 * (space.dim + 1)
+    assert RBFStrategy(space).n_initial == (3 * (space.dim + 1) + 1) // 2   # ceil(1.5 (d + 1))
     with pytest.raises(ValueError, match="unknown option"):
         RBFStrategy(space, n_inital=4)
     with pytest.raises(ValueError, match="weights"):

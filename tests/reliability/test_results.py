@@ -42,4 +42,6 @@ def test_unstorable_metrics_and_non_number_losses(ws):
     metrics = json.loads(con.execute("SELECT metrics FROM replicates WHERE trial = 0 AND state = 'COMPLETE'")
                          .fetchone()[0])
     con.close()
-    assert metrics == {"zero_d": 2.5, "count": 3, "curve": [0.0, 1.0, 2.0]}
+    task_metrics = {k: v for k, v in metrics.items() if not k.startswith("_")}  # _peak_rss_mb: the worker
+    assert task_metrics == {"zero_d": 2.5, "count": 3, "curve": [0.0, 1.0, 2.0]}
+    assert metrics["_peak_rss_mb"] > 0

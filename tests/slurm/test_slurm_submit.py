@@ -2,8 +2,6 @@
 the single-node cluster of slurm/local-cluster.sh (marker `slurm`)."""
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,22 +57,9 @@ def test_unknown_profile_and_unknown_profile_key_are_named(tmp_path):
         load_profile(str(bad))
 
 
-def _slurm_env() -> dict:
-    """Start the local cluster (idempotent); skip only where Slurm cannot be started here."""
-    if shutil.which("slurmctld") is None or shutil.which("sbatch") is None:
-        pytest.skip("Slurm is not installed (apt-get install slurm-wlm munge; .ci/run does it)")
-    if os.geteuid() != 0:
-        pytest.skip("starting the local Slurm cluster needs root")
-    out = subprocess.run(["bash", str(REPO / "slurm" / "local-cluster.sh"), "start"], capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    conf = out.stdout.strip().split("SLURM_CONF=")[-1]
-    return {**os.environ, "SLURM_CONF": conf, "OMP_NUM_THREADS": "1"}
-
-
 @pytest.mark.slurm
-def test_a_study_runs_to_completion_in_a_real_slurm_job(config):
-    env = _slurm_env()
+def test_a_study_runs_to_completion_in_a_real_slurm_job(config, slurm_env):
+    env = slurm_env
     proc = subprocess.run([sys.executable, "-m", "uqhpo.cli", "slurm", str(config), "--profile", "local",
                            "--workers-per-node", "2", "--wait"], env=env, capture_output=True, text=True,
                           timeout=600)
@@ -103,13 +88,13 @@ seed: 5
 
 
 @pytest.mark.slurm
-def test_scancel_mid_study_then_resume_finishes_exactly(tmp_path, monkeypatch):
+def test_scancel_mid_study_then_resume_finishes_exactly(tmp_path, monkeypatch, slurm_env):
     import time
 
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "slow.yaml"
     config.write_text(SLOW_CONFIG)
-    env = _slurm_env()
+    env = slurm_env
     proc = subprocess.run([sys.executable, "-m", "uqhpo.cli", "slurm", str(config), "--profile", "local",
                            "--workers-per-node", "2"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -163,12 +148,12 @@ def test_each_slurm_task_gets_its_own_gpu():
 
 
 @pytest.mark.slurm
-def test_workers_layout_two_srun_tasks_share_the_study_exactly(tmp_path, monkeypatch):
+def test_workers_layout_two_srun_tasks_share_the_study_exactly(tmp_path, monkeypatch, slurm_env):
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "tasks.yaml"   # trainings of 0.5-1 s, so that both tasks get work
     config.write_text(SLOW_CONFIG.replace("low: 1.0, high: 1.5", "low: 0.5, high: 1.0")
                       .replace("study: cancelled", "study: twotasks"))
-    env = _slurm_env()
+    env = slurm_env
     proc = subprocess.run([sys.executable, "-m", "uqhpo.cli", "slurm", str(config), "--profile", "local",
                            "--layout", "workers", "--workers-per-node", "2", "--wait"], env=env,
                           capture_output=True, text=True, timeout=600)

@@ -16,6 +16,7 @@ import pytest
 
 from ...storage.base import Storage, StorageError
 from ...trial import State
+from .changes import ProcessChangesChecks
 from .suite import StorageConformance, by_key, must_claim
 
 __all__ = ["MultiProcessConformance"]
@@ -65,7 +66,7 @@ def _write_until_killed(storage: Storage, ready: Event) -> None:
             ready.set()
 
 
-class MultiProcessConformance(StorageConformance):
+class MultiProcessConformance(StorageConformance, ProcessChangesChecks):
     """The whole suite plus what a storage shared by several processes must do."""
 
     def open_again(self, storage: Storage) -> Storage:

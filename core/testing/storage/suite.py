@@ -13,6 +13,7 @@ import pytest
 
 from ...storage.base import ReplicateRef, Storage, StorageError, StudyExistsError, StudyRecord
 from ...trial import Replicate, State, Trial
+from .changes import ChangesChecks
 from .reservation import ReservationChecks
 
 __all__ = ["StorageConformance", "study_record", "by_key", "must_claim", "must_study"]
@@ -47,7 +48,7 @@ def by_key(trials: list[Trial]) -> dict[tuple[int, int, int], Replicate]:
     return {(t.number, r.index, r.attempt): r for t in trials for r in t.replicates}
 
 
-class StorageConformance(ReservationChecks):
+class StorageConformance(ReservationChecks, ChangesChecks):
     """Checks every backend passes. Override :meth:`make_storage`.
 
     The ``storage`` fixture is a fresh storage holding one study, ``"s"``.

@@ -5,12 +5,16 @@ import pytest
 
 from uqhpo.executors import make_executor
 from uqhpo.executors.serial import SerialExecutor
+from uqhpo.slurm_steps import StepExecutor
 from uqhpo.testing.executors import EXECUTOR_CHECKS, check_every_slot_once, check_task_reference_matches_capability
 
 FACTORIES = {
     "serial": lambda: make_executor("serial"),
     "local": lambda: make_executor("local", workers=2),
     "simulated": lambda: make_executor("simulated", workers=3, seed=1),
+    # each replicate a step of 2 ranks (DDP layout), launched as local processes; the srun
+    # launcher runs the same suite in tests/slurm/test_slurm_step_conformance.py
+    "ddp-steps": lambda: StepExecutor(workers=2, processes=2, launcher="local"),
 }
 
 

@@ -1,0 +1,173 @@
+"""Early stopping: the app quick studies with and without a pruner, measured in one run.
+
+Each row is one ``uqhpo run apps/<app>/configs/quick.yaml`` (the CLI, as a user runs it)
+with ``--set pruner=...``, ``--set seed=...`` and its own SQLite file under ``--out``, run
+from the repository root (the apps read their default data files under ``datasets/``).
+Columns:
+
+* best objective: the recommended config's mean + kappa * std of the validation loss
+  (what the search selects on), its mean ± std over the replicates, and the mean test
+  loss of that config (a split neither the search nor the pruner sees);
+* training time: the sum of every replicate attempt's runtime (what the study paid in
+  trainings), and its ratio against the unpruned study of the same app and seed in this
+  run; also the ratio without trial 0, which is the same config in every run of a seed
+  and carries each worker process's one-time start-up (importing torch, loading the
+  data): its runtime varies several-fold with the machine's load;
+* epochs: epochs trained, summed over all replicate attempts (the last reported step of
+  each), and its ratio: the resource pruning saves, independent of the machine's load;
+* counts of COMPLETE / PRUNED trials and the wall time of the whole study.
+
+"best ok" says whether the pruned study's best mean is no worse than the unpruned study's
+best mean plus the replicate spread (the larger of the two best configs' std).
+
+Usage::
+
+    python benchmarks/bench_pruning.py                         # template app, none/median/asha, seed 0
+    python benchmarks/bench_pruning.py --apps template,hadronization --seeds 0,1,2
+    python benchmarks/bench_pruning.py --tables-only           # re-print from the stored studies
+
+Timings on a shared machine are noisy; every ratio is against the unpruned study of the
+same app and seed measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: pruner settings (the same for both apps), as ``--set`` overrides; "none": pruning off
+PRUNERS = {
+    "none": [],
+    "median": ["pruner={name: median, warmup_steps: 3, min_trials: 4}"],
+    "asha": ["pruner={name: asha, min_steps: 2, reduction_factor: 3, min_trials: 3}"],
+}
+
+
+def _name(app: str, pruner: str, seed: int) -> str:
+    return f"{app}_{pruner}" if seed == 0 else f"{app}_{pruner}_s{seed}"
+
+
+def run_study(app: str, pruner: str, seed: int, out: Path, workers: int) -> float:
+    """One quick study through the CLI; returns its wall time (s)."""
+    name = _name(app, pruner, seed)
+    cmd = [sys.executable, "-m", "uqhpo.cli", "run", str(ROOT / "apps" / app / "configs" / "quick.yaml"),
+           "--set", f"study={name}", "--set", f"storage=sqlite:///{out / f'{name}.db'}", "--set", f"seed={seed}",
+           "--set", f"output={out / name}", "--set", f"executor.workers={workers}", "--quiet"]
+    for item in PRUNERS[pruner]:
+        cmd += ["--set", item]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    (out / f"{name}.wall").write_text(f"{wall:.1f}\n")
+    return wall
+
+
+def measure(app: str, pruner: str, seed: int, out: Path) -> dict:
+    """Numbers of one stored study."""
+    import uqhpo  # noqa: PLC0415
+
+    name = _name(app, pruner, seed)
+    study = uqhpo.load_study(f"sqlite:///{out / f'{name}.db'}", name)
+    trials = study.all_trials()
+    reps = [r for t in trials for r in t.replicates]
+    best = study.best
+    test = best.metrics.get("test_loss")
+    wall_file = out / f"{name}.wall"
+    return {"app": app, "pruner": pruner, "seed": seed, "objective": best.value, "mean": best.mean, "std": best.std,
+            "test": float(test) if isinstance(test, (int, float)) else math.nan,
+            "train_s": sum(r.runtime or 0.0 for r in reps),
+            "train_s_after0": sum(r.runtime or 0.0 for r in reps if r.trial != 0),
+            "epochs": sum(max((int(s) for s, _ in r.reports), default=0) for r in reps),
+            "complete": sum(t.state.value == "COMPLETE" for t in trials),
+            "pruned": sum(t.state.value == "PRUNED" for t in trials),
+            "trainings": len(reps),
+            "wall": float(wall_file.read_text()) if wall_file.exists() else math.nan}
+
+
+def _with_ratios(rows: list[dict]) -> list[dict]:
+    for r in rows:
+        base = next((b for b in rows if (b["app"], b["seed"], b["pruner"]) == (r["app"], r["seed"], "none")), None)
+        r["ratio"] = r["train_s"] / base["train_s"] if base else math.nan
+        r["ratio0"] = r["train_s_after0"] / base["train_s_after0"] if base else math.nan
+        r["epoch_ratio"] = r["epochs"] / base["epochs"] if base else math.nan
+        r["ok"] = None if base is None or r is base else r["mean"] <= base["mean"] + max(r["std"], base["std"])
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """One line per study."""
+    lines = ["| app | seed | pruner | best objective | best mean ± std | test loss of best | training time (s) | "
+             "ratio | ratio w/o trial 0 | epochs | epoch ratio | best ok | COMPLETE / PRUNED | wall (s) |",
+             "|" + "---|" * 14]
+    for r in rows:
+        ok = "-" if r["ok"] is None else ("yes" if r["ok"] else "no")
+        lines.append(f"| {r['app']} | {r['seed']} | {r['pruner']} | {r['objective']:.4g} | {r['mean']:.4g} ± "
+                     f"{r['std']:.2g} | {r['test']:.4g} | {r['train_s']:.0f} | {r['ratio']:.2f} | {r['ratio0']:.2f} | "
+                     f"{r['epochs']} | {r['epoch_ratio']:.2f} | {ok} | {r['complete']} / {r['pruned']} | "
+                     f"{r['wall']:.0f} |")
+    return "\n".join(lines)
+
+
+def summary(rows: list[dict]) -> str:
+    """Per app and pruner over the seeds: median ratios, seeds whose best is ok."""
+    lines = ["| app | pruner | seeds | median time ratio | median ratio w/o trial 0 | median epoch ratio | best ok |",
+             "|" + "---|" * 7]
+    for app in dict.fromkeys(r["app"] for r in rows):
+        for pruner in dict.fromkeys(r["pruner"] for r in rows if r["pruner"] != "none"):
+            sel = [r for r in rows if (r["app"], r["pruner"]) == (app, pruner) and r["ok"] is not None]
+            if sel:
+                med = {k: statistics.median(r[k] for r in sel) for k in ("ratio", "ratio0", "epoch_ratio")}
+                lines.append(f"| {app} | {pruner} | {len(sel)} | {med['ratio']:.2f} | {med['ratio0']:.2f} | "
+                             f"{med['epoch_ratio']:.2f} | {sum(bool(r['ok']) for r in sel)} of {len(sel)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--apps", default="template", help="comma-separated: template, hadronization")
+    p.add_argument("--pruners", default="none,median,asha", help=f"comma-separated of {', '.join(PRUNERS)}")
+    p.add_argument("--seeds", default="0", help="comma-separated study seeds")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pruning"))
+    p.add_argument("--tables-only", action="store_true", help="re-print the tables from stored studies")
+    args = p.parse_args(argv)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    apps = [a for a in args.apps.split(",") if a]
+    pruners = [x for x in args.pruners.split(",") if x]
+    if "none" not in pruners:
+        pruners = ["none", *pruners]   # the baseline of every ratio
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    rows = []
+    for app in apps:
+        for seed in seeds:
+            # the order rotates with the seed: a machine whose load drifts does not always
+            # favour the same variant (the baseline is not always first)
+            for pruner in pruners[seed % len(pruners):] + pruners[:seed % len(pruners)]:
+                db = out / f"{_name(app, pruner, seed)}.db"
+                if not args.tables_only:
+                    for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+                        stale.unlink(missing_ok=True)
+                    wall = run_study(app, pruner, seed, out, args.workers)
+                    print(f"{app} / seed {seed} / {pruner}: {wall:.0f} s", file=sys.stderr, flush=True)
+                if db.exists():
+                    rows.append(measure(app, pruner, seed, out))
+    rows = _with_ratios(sorted(rows, key=lambda r: (apps.index(r["app"]), r["seed"], pruners.index(r["pruner"]))))
+    print(table(rows))
+    print()
+    print(summary(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

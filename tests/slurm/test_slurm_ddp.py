@@ -128,6 +128,7 @@ def test_stopped_mid_study_then_resume_finishes_exactly(config, slurm_env, stop)
     proc = subprocess.run([*base, "--resume", "--wait"], env=slurm_env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     trials = uqhpo.load_study(url, "ddpcut").all_trials()
-    states = [(t.number, r.attempt, r.state.value, (r.error or "").strip()[-300:]) for t in trials for r in t.replicates]
+    states = [(t.number, r.attempt, r.state.value, (r.error or "").strip()[-300:])
+              for t in trials for r in t.replicates]
     assert len(trials) == 4 and all(t.state.value == "COMPLETE" for t in trials), states
     assert all(len(t.losses) == 1 and t.replicates[-1].metrics["world_size"] == 2 for t in trials)

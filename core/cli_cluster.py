@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
-import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -89,7 +89,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     are claimed one by one; a worker that dies leaves only its running replicate, which
     the others re-queue once its heartbeat is stale.
     """
-    import os  # noqa: PLC0415
 
     from .cli_run import _create_or_continue, _optimize  # noqa: PLC0415
     from .config import load_config  # noqa: PLC0415
@@ -102,15 +101,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     overrides = [*args.overrides, "executor.name=serial", "executor.workers=1"]
     cfg = load_config(args.config, overrides=overrides, import_dirs=True)
     study = _create_or_continue(cfg)
-    return _optimize(study, cfg, cfg.budget.trials, args, str(args.config))
+    return _optimize(study, cfg, cfg.budget.trials, args, str(args.config), plot=draws_the_plot(dict(os.environ)))
 
 
 def _ddp_worker(args: argparse.Namespace) -> int:
     """``uqhpo worker --ddp-processes N``: every replicate a DDP step of N ranks (srun or
     local processes), ``--steps`` of them at once; only rank 0's result is recorded."""
-    from .cli_run import EXIT_INTERRUPTED, EXIT_TERMINATED, _create_or_continue, _show_bar, _summarise  # noqa: PLC0415
+    from .cli_run import _create_or_continue, _optimize  # noqa: PLC0415
     from .config import load_config  # noqa: PLC0415
-    from .optimize_loop import Terminated  # noqa: PLC0415
     from .slurm_steps import StepExecutor  # noqa: PLC0415
 
     if args.ddp_processes < 1 or args.steps < 1:
@@ -119,17 +117,17 @@ def _ddp_worker(args: argparse.Namespace) -> int:
     study = _create_or_continue(cfg)
     executor = StepExecutor(workers=args.steps, processes=args.ddp_processes, launcher=args.launcher,
                             gpus_per_process=args.gpus_per_process, folder=str(cfg.output_dir / "ddp-steps"))
-    try:
-        study.optimize(cfg.task, n_trials=cfg.budget.trial_budget, max_trainings=cfg.budget.trainings,
-                       n_replicates=cfg.uq.replicates, executor=executor,
-                       replicates_parallel=cfg.uq.replicates_parallel, timeout=cfg.budget.timeout,
-                       show_progress=_show_bar(args), data=cfg.data, replicate_timeout=cfg.budget.replicate_timeout,
-                       heartbeat_timeout=cfg.executor.heartbeat_timeout, force_workers=True)
-    except KeyboardInterrupt as e:
-        print(f"\n{'terminated' if isinstance(e, Terminated) else 'interrupted'}; finished results are stored. "
-              f"resume with: uqhpo resume {args.config}", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
-    return _summarise(study, cfg.output_dir)
+    return _optimize(study, cfg, cfg.budget.trials, args, str(args.config), executor=executor,
+                     plot=draws_the_plot(dict(os.environ)))
+
+
+def draws_the_plot(environ: dict) -> bool:
+    """True for the one worker of a Slurm job (task 0, or the first task of an array) that
+    writes the convergence plot when it ends: 32 workers drawing it at once cost a minute
+    of CPU on a node that has other work. Outside Slurm: True."""
+    first_task = environ.get("SLURM_PROCID", "0") == "0"
+    array_task, array_min = environ.get("SLURM_ARRAY_TASK_ID"), environ.get("SLURM_ARRAY_TASK_MIN")
+    return first_task and (array_task is None or array_task == (array_min or "0"))
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:

@@ -63,9 +63,13 @@ def _user_settings(cfg: Any) -> dict:
     return out
 
 
-def _optimize(study: Any, cfg: Any, n_trials: Optional[int], args: argparse.Namespace, resume_hint: str) -> int:
+def _optimize(study: Any, cfg: Any, n_trials: Optional[int], args: argparse.Namespace, resume_hint: str,
+              executor: Any = None, plot: bool = True) -> int:
     """Run the study to its budget: ``n_trials`` configs (the caller's choice: ``--trials``,
-    the config's or the stored one; None for none) and the config's ``budget.trainings``."""
+    the config's or the stored one; None for none) and the config's ``budget.trainings``.
+    ``executor``: an executor object built by the caller (``uqhpo worker --ddp-processes``),
+    instead of the config's; ``plot``: write the convergence plot at the end (one of many
+    workers sharing a study draws it, not all)."""
     from .policy import trainings_spent  # noqa: PLC0415
 
     max_trainings = cfg.budget.trainings
@@ -83,10 +87,12 @@ def _optimize(study: Any, cfg: Any, n_trials: Optional[int], args: argparse.Name
                 cfg.executor.name, cfg.executor.workers)
     from .optimize_loop import Terminated  # noqa: PLC0415
 
-    executor: Any = cfg.executor.name
+    force_workers = cfg.executor.force or executor is not None  # a caller's executor is sized by the caller
+    if executor is None:
+        executor = cfg.executor.name
     options = {k: v for k in ("address", "scheduler_file", "cluster", "profile", "jobs", "gpus_per_replicate",
                              "resources") if (v := getattr(cfg.executor, k, None)) is not None}
-    if options:  # constructor options beyond the worker count (the schema allows them for dask only)
+    if options and isinstance(executor, str):  # options beyond the worker count (the schema allows them for dask only)
         from .executors import make_executor  # noqa: PLC0415
 
         executor = make_executor(executor, workers=cfg.executor.workers, **options)
@@ -96,17 +102,17 @@ def _optimize(study: Any, cfg: Any, n_trials: Optional[int], args: argparse.Name
                        workers=cfg.executor.workers, replicates_parallel=cfg.uq.replicates_parallel,
                        timeout=cfg.budget.timeout, show_progress=_show_bar(args), data=cfg.data,
                        replicate_timeout=cfg.budget.replicate_timeout,
-                       heartbeat_timeout=cfg.executor.heartbeat_timeout, force_workers=cfg.executor.force)
+                       heartbeat_timeout=cfg.executor.heartbeat_timeout, force_workers=force_workers)
     except KeyboardInterrupt as e:
         what = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
         print(f"\n{what}; finished results are stored. resume with: uqhpo resume {resume_hint}", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
-    return _summarise(study, cfg.output_dir)
+    return _summarise(study, cfg.output_dir, plot=plot)
 
 
-def _summarise(study: Any, output: Path) -> int:
-    """Print the best config and write the convergence plot; the exit status (1 when no
-    trial completed, with one line saying why)."""
+def _summarise(study: Any, output: Path, plot: bool = True) -> int:
+    """Print the best config and (with ``plot``) write the convergence plot; the exit
+    status (1 when no trial completed, with one line saying why)."""
     from .analysis.describe import best_line  # noqa: PLC0415
 
     best = study.best_or_none()
@@ -116,7 +122,8 @@ def _summarise(study: Any, output: Path) -> int:
     print(f"best of study '{study.name}': {best_line(best, study.kappa, study.direction)}")
     for key, value in best.config.items():
         print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
-    print(f"convergence plot: {write_plot(study, output / 'convergence.png')}")
+    if plot:
+        print(f"convergence plot: {write_plot(study, output / 'convergence.png')}")
     return 0
 
 

@@ -32,3 +32,13 @@ def test_three_workers_share_one_study_exactly(tmp_path):
     assert len(trials) == 10 and all(t.state.value == "COMPLETE" for t in trials)
     assert all(len(t.losses) == 2 for t in trials)
     assert len({tuple(sorted(t.config.items())) for t in trials}) == 10
+
+
+def test_one_worker_of_a_slurm_job_draws_the_plot():
+    from uqhpo.cli_cluster import draws_the_plot
+
+    assert draws_the_plot({})                                           # outside Slurm
+    assert draws_the_plot({"SLURM_PROCID": "0"}) and not draws_the_plot({"SLURM_PROCID": "3"})
+    array = {"SLURM_PROCID": "0", "SLURM_ARRAY_TASK_MIN": "0"}
+    assert draws_the_plot({**array, "SLURM_ARRAY_TASK_ID": "0"})
+    assert not draws_the_plot({**array, "SLURM_ARRAY_TASK_ID": "5"})

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
 from .settings import StudySettings
-from .summary import incumbent, summarize_complete
-from .trial import State, Trial, TrialSummary
+from .summary import cached_any, incumbent, summarize_complete
+from .trial import Trial, TrialSummary
 
 __all__ = ["Extend", "Propose", "Wait", "Done", "Work", "next_work", "top_up_target", "trainings_spent",
            "expected_configs", "TOP_UP_Z"]
@@ -39,7 +39,6 @@ __all__ = ["Extend", "Propose", "Wait", "Done", "Work", "next_work", "top_up_tar
 #: only): on the noisy benchmark problems z = 0.5 and 1 spent more trainings on top-ups and
 #: recommended worse configs (benchmarks/README.md, "UQ with a budget in trainings").
 TOP_UP_Z = 0.0
-_INTERRUPTED = "interrupted"  # uqhpo.lifecycle.INTERRUPTED (not imported: keeps the policy free of os/signal)
 
 
 @dataclass(frozen=True)
@@ -75,24 +74,17 @@ Work = Union[Extend, Propose, Wait, Done]
 
 
 #: attempt states that are a training used or reserved (a pruned one ran, if not to the end)
-_COUNTED = frozenset({State.WAITING, State.RUNNING, State.COMPLETE, State.PRUNED})
-
-
-def _spent(trial: Trial) -> int:
-    n = 0
-    for r in trial.replicates:
-        if r.state in _COUNTED:
-            n += 1
-        elif r.state == State.FAILED and not (r.error or "").startswith(_INTERRUPTED):
-            n += 1
-    return n
 
 
 def trainings_spent(trials: Sequence[Trial]) -> int:
     """Trainings used or reserved: every replicate attempt that is WAITING, RUNNING,
     COMPLETE, PRUNED or FAILED (not attempts closed as interrupted, nor STALE ones: their
-    re-queued retry is the attempt that counts)."""
-    return sum(_spent(t) for t in trials)
+    re-queued retry is the attempt that counts; see :meth:`Trial.trainings_spent`). Kept
+    per changed trial by the study's cache, so a decision does not walk every replicate."""
+    cache = cached_any(trials)
+    if cache is not None:
+        return int(cache.trainings_spent)
+    return sum(t.trainings_spent() for t in trials)
 
 
 def expected_configs(trials: Sequence[Trial], settings: StudySettings) -> Optional[int]:

@@ -146,6 +146,12 @@ def cached(trials: Sequence[Trial], settings: StudySettings) -> Any:
     return cache if settings_key(settings) == cache.key else None
 
 
+def cached_any(trials: Sequence[Trial]) -> Any:
+    """The :class:`~uqhpo.trial_cache.TrialCache` that holds exactly ``trials`` (for answers
+    that do not depend on the settings, e.g. ``trainings_spent``), or None."""
+    return cast(TrialList, trials).cache if _fresh(trials) else None
+
+
 def _fresh(trials: Sequence[Trial]) -> bool:
     """True when ``trials`` are the records a cache holds now (whatever the settings)."""
     return type(trials) is TrialList and trials.cache.version == trials.version and \

@@ -29,6 +29,12 @@ class State(str, enum.Enum):
         return self in (State.COMPLETE, State.FAILED, State.STALE, State.PRUNED)
 
 
+#: attempts that count as spent trainings whatever their error (FAILED ones count unless interrupted)
+_SPENT_STATES = frozenset({State.WAITING, State.RUNNING, State.COMPLETE, State.PRUNED})
+#: error prefix of attempts closed by Ctrl-C/SIGTERM/time budget (``uqhpo.lifecycle.INTERRUPTED``)
+_INTERRUPTED = "interrupted"
+
+
 @dataclass
 class Replicate:
     """One training of a trial's config (one attempt of replicate ``index``)."""
@@ -67,6 +73,16 @@ class Trial:
             if r.index not in out or r.attempt > out[r.index].attempt:
                 out[r.index] = r
         return out
+
+    def trainings_spent(self) -> int:
+        """Trainings this trial used or reserved (what a budget in trainings counts): every
+        replicate attempt WAITING, RUNNING, COMPLETE, PRUNED or FAILED, not attempts closed
+        as interrupted nor STALE ones (their re-queued retry is the attempt that counts)."""
+        n = 0
+        for r in self.replicates:
+            if r.state in _SPENT_STATES or (r.state == State.FAILED and not (r.error or "").startswith(_INTERRUPTED)):
+                n += 1
+        return n
 
     def waiting(self) -> list[Replicate]:
         """Latest attempts still WAITING (what an ask/tell user must evaluate), by index."""

@@ -39,7 +39,7 @@ class _Entry:
     ``Trial.losses`` give (tests compare them). Only COMPLETE trials are ``ranked`` for the
     incumbent (as ``summarize_complete``)."""
 
-    __slots__ = ("trial", "state", "finished", "waiting", "n_eval", "losses", "ranked", "failed", "agg",
+    __slots__ = ("trial", "state", "finished", "waiting", "n_eval", "spent", "losses", "ranked", "failed", "agg",
                  "summary")
 
     def __init__(self, trial: Trial, sign: float):
@@ -55,6 +55,7 @@ class _Entry:
         self.state, self.waiting = state, _ = _trial_state(latest, trial.n_replicates)
         self.finished = state in _TRIAL_FINISHED
         self.n_eval = len(done)  # the budget clock: every completed training, also of unfinished trials
+        self.spent = trial.trainings_spent()  # what a budget in trainings counts
         self.losses: Optional[list[float]] = None  # what the strategy sees; None: not observed
         self.ranked = state is State.COMPLETE
         self.failed = state is State.FAILED  # (an overflowing aggregate fails too, see TrialCache)
@@ -322,6 +323,7 @@ class TrialCache:
         self._unfinished = {n for n, e in enumerate(entries) if not e.finished}
         self._waiting = {n for n, e in enumerate(entries) if e.waiting}
         self._n_eval = sum(e.n_eval for e in entries)
+        self.trainings_spent = sum(e.spent for e in entries)  # Trial.trainings_spent over the records
         self._best, self._best_stale, self._views = None, True, False
 
     def _build_views(self) -> None:
@@ -365,6 +367,7 @@ class TrialCache:
         self._unfinished.discard(n)
         self._waiting.discard(n)
         self._n_eval -= e.n_eval
+        self.trainings_spent -= e.spent
         if n == self._best:
             self._best_stale = True
         if not self._views:
@@ -384,6 +387,7 @@ class TrialCache:
         if e.waiting:
             self._waiting.add(n)
         self._n_eval += e.n_eval
+        self.trainings_spent += e.spent
         if not self._best_stale and self._ranked(e):
             best = self._best
             if best is None or (self._agg(e).objective, n) < (self._agg(self.entries[best]).objective, best):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import uqhpo
+from uqhpo.policy import trainings_spent
 from uqhpo.space import taken_keys
 from uqhpo.storage import InMemoryStorage
 from uqhpo.summary import (
@@ -17,6 +18,7 @@ from uqhpo.summary import (
     best_of,
     best_summary,
     cached,
+    cached_any,
     incumbent,
     pending_configs,
     std_prior,
@@ -88,6 +90,8 @@ def _assert_same_answers(study: uqhpo.Study) -> None:
     assert fast.configs == slow.configs and fast.failed == slow.failed
     assert np.array_equal(fast.values, slow.values) and np.array_equal(fast.variances, slow.variances)
     assert (fast.n_evaluations, fast.budget) == (slow.n_evaluations, slow.budget)
+    assert trainings_spent(trials) == trainings_spent(plain) == sum(t.trainings_spent() for t in plain)
+    assert cached_any(trials) is not None and cached_any(plain) is None
     assert slow.seen_keys is None and fast.seen_keys == taken_keys(study.space, slow.configs, slow.failed)
     assert std_prior(trials, study.settings) == std_prior(plain, study.settings)
     assert summarize_complete(trials, study.settings) == summarize_complete(plain, study.settings)

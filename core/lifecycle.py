@@ -35,6 +35,10 @@ def terminate_as_interrupt() -> Iterator[None]:
         return
 
     def raise_terminated(signum: int, frame: Any) -> None:
+        # further SIGTERMs (srun and scancel send one to every process, schedulers repeat
+        # theirs) must not interrupt the re-queue that this one starts: ignored until the
+        # block ends, a SIGKILL still ends the process
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, raise_terminated)

@@ -55,8 +55,7 @@ def _after_wait(cfg: Any, job_id: str, status: int) -> int:
     trials = study.all_trials()
     finished = sum(1 for t in trials if t.finished)
     settings = study.settings
-    n_trials = settings.n_trials if settings.n_trials is not None else (
-        None if cfg.budget.trainings is not None and cfg.budget.trial_budget is None else cfg.budget.trials)
+    n_trials = settings.n_trials if settings.n_trials is not None else cfg.budget.trial_budget
     max_trainings = settings.max_trainings if settings.max_trainings is not None else cfg.budget.trainings
     parts = [f"{finished} of {n_trials} trials finished" if n_trials is not None else f"{finished} trials finished"]
     if max_trainings is not None:

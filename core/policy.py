@@ -22,23 +22,15 @@ trial spread over workers) are run before asking the policy; it does not see the
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
 from .settings import StudySettings
 from .summary import cached_any, incumbent, summarize_complete
-from .trial import Trial, TrialSummary
+from .trial import Trial
 
 __all__ = ["Extend", "Propose", "Wait", "Done", "Work", "next_work", "top_up_target", "trainings_spent",
-           "expected_configs", "TOP_UP_Z"]
-
-#: with ``z > 0`` a config trained fewer than ``n_replicates`` times is also topped up while
-#: its mean could still be the best: ``mean - z * sem < incumbent mean + z * incumbent sem``
-#: (sem: its standard error, the pooled spread for a single draw). Off (0: the incumbent
-#: only): on the noisy benchmark problems z = 0.5 and 1 spent more trainings on top-ups and
-#: recommended worse configs (benchmarks/README.md, "UQ with a budget in trainings").
-TOP_UP_Z = 0.0
+           "expected_configs"]
 
 
 @dataclass(frozen=True)
@@ -99,25 +91,19 @@ def expected_configs(trials: Sequence[Trial], settings: StudySettings) -> Option
     return estimate if settings.n_trials is None else min(estimate, int(settings.n_trials))
 
 
-def _sem(s: TrialSummary) -> float:
-    return float(s.std) / math.sqrt(s.n) if s.n > 0 and math.isfinite(s.std) else 0.0
-
-
-def top_up_target(trials: Sequence[Trial], settings: StudySettings, left: Optional[int] = None,
-                  z: Optional[float] = None) -> Optional[int]:
+def top_up_target(trials: Sequence[Trial], settings: StudySettings, left: Optional[int] = None) -> Optional[int]:
     """Adaptive replication: the number of the COMPLETE trial to train once more, or None.
 
     1. the incumbent (best aggregate objective) with fewer than ``n_replicates`` trainings:
        the recommendation never rests on one lucky draw;
-    2. else a config with fewer than ``n_replicates`` trainings whose mean could still be
-       the best, ``mean - z * sem < mean_inc + z * sem_inc`` (``z``: :data:`TOP_UP_Z`),
-       the one with the lowest such bound;
-    3. when ``left`` (trainings left in the budget) is too small to confirm a new config
+    2. when ``left`` (trainings left in the budget) is too small to confirm a new config
        (``left < n_replicates``), the best config below ``n_replicates``, so the last
        trainings sharpen the comparison instead of adding an unconfirmed draw.
 
-    Directions are handled by comparing ``sign * value``. Pending trials are not
-    candidates (their replicates are still to come).
+    (Also topping up every config whose mean could still be the best was tried and made the
+    noisy benchmarks worse: benchmarks/README.md, "UQ with a budget in trainings".)
+    Directions are handled by comparing ``sign * value``. Pending trials are not candidates
+    (their replicates are still to come).
     """
     if not settings.adaptive or settings.n_replicates <= 1:
         return None
@@ -127,24 +113,13 @@ def top_up_target(trials: Sequence[Trial], settings: StudySettings, left: Option
         return None
     if best.n_replicates < cap:
         return best.number
-    zz = TOP_UP_Z if z is None else float(z)
-    if zz <= 0 and (left is None or left >= cap):
+    if left is None or left >= cap:
         return None
     records = {t.number: t for t in trials}
-    summaries = summarize_complete(trials, settings)   # the study's cached aggregates
-    short = [s for s in summaries if records[s.number].n_replicates < cap]
+    short = [s for s in summarize_complete(trials, settings) if records[s.number].n_replicates < cap]
     if not short:
         return None
-    sign = settings.sign
-    if zz > 0:
-        best_s = next(s for s in summaries if s.number == best.number)
-        bar = sign * best_s.mean + zz * _sem(best_s)
-        bound, number = min((sign * s.mean - zz * _sem(s), s.number) for s in short)
-        if bound < bar:
-            return number
-    if left is not None and left < cap:
-        return min(short, key=lambda s: sign * s.value).number
-    return None
+    return min(short, key=lambda s: settings.sign * s.value).number
 
 
 def next_work(trials: Sequence[Trial], settings: StudySettings, n_trials: Optional[int],

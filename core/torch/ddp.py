@@ -149,5 +149,10 @@ def ddp_context(device: str = "cpu", backend: Optional[str] = None, timeout_s: f
                             timeout=datetime.timedelta(seconds=timeout_s))
     try:
         yield DDPRun(rank=rank, world_size=world, local_rank=local, device=dev, backend=chosen)
-    finally:
-        dist.destroy_process_group()
+    except BaseException:
+        dist.destroy_process_group()   # no barrier: the other ranks may never reach it
+        raise
+    # every rank done before any leaves: rank 0 hosts the rendezvous store, and a gloo rank
+    # whose peer tore the group down under it aborts the process (SIGABRT, seen in CI)
+    dist.barrier()
+    dist.destroy_process_group()

@@ -77,8 +77,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
         hint = f"{args.target} --study {study.name}"
     study = _create_or_continue(cfg, must_exist=True)
     budget_set = any(k in ("budget", "budget.trials") for k in overridden)
-    n_trials = args.trials or (cfg.budget.trials if budget_set else study.settings.n_trials or cfg.budget.trials)
-    return _optimize(study, cfg, int(n_trials), args, hint)
+    stored_trials = None if budget_set else study.settings.n_trials
+    n_trials = args.trials or stored_trials or cfg.budget.trials  # None: the training budget alone binds
+    return _optimize(study, cfg, n_trials, args, hint)
 
 
 # -- output -------------------------------------------------------------------------------------

@@ -218,9 +218,10 @@ def cmd_focus(args: argparse.Namespace) -> int:
     for key, p in sub.params.items():
         print(f"  {key}: {p.to_dict()}")
     n_copied = sum(1 for t in study.all_trials() if (t.user_attrs or {}).get("copied_from"))
-    n_trials = int(args.trials or cfg.budget.trials + n_copied)
+    n_trials = args.trials or (None if cfg.budget.trials is None else cfg.budget.trials + n_copied)
     if args.no_run:
-        print(f"created study '{name}' in {url}; run it with: uqhpo resume {url} --study {name} --trials {n_trials}")
+        print(f"created study '{name}' in {url}; run it with: uqhpo resume {url} --study {name}"
+              + (f" --trials {n_trials}" if n_trials else ""))
         return 0
     return _optimize(study, cfg, n_trials, args, f"{url} --study {name}")
 

@@ -55,7 +55,7 @@ def _after_wait(cfg: Any, job_id: str, status: int) -> int:
     trials = study.all_trials()
     finished = sum(1 for t in trials if t.finished)
     settings = study.settings
-    n_trials = settings.n_trials if settings.n_trials is not None else cfg.budget.trial_budget
+    n_trials = settings.n_trials if settings.n_trials is not None else cfg.budget.trials
     max_trainings = settings.max_trainings if settings.max_trainings is not None else cfg.budget.trainings
     parts = [f"{finished} of {n_trials} trials finished" if n_trials is not None else f"{finished} trials finished"]
     if max_trainings is not None:
@@ -136,7 +136,7 @@ def cmd_pilot(args: argparse.Namespace) -> int:
     from .pilot import pilot_trials, summarise_pilot  # noqa: PLC0415
 
     cfg = load_config(args.config, overrides=args.overrides, import_dirs=True)
-    full = int(cfg.budget.trials)
+    full = cfg.budget.trials_for_estimates(cfg.uq.replicates)
     n = pilot_trials(full, args.fraction)
     # a study of its own, next to the real one, so the pilot never counts against its budget
     pilot = cfg.model_copy(update={"study": f"{cfg.study}-pilot",
@@ -190,7 +190,9 @@ def add_parsers(sub: Any) -> None:
                    help="override a config key (repeatable)")
     c = sub.add_parser("pilot", help="run a fraction of the budget; print time, failures, projected cost")
     c.add_argument("config", help="YAML config file")
-    c.add_argument("--fraction", type=float, default=0.05, help="fraction of budget.trials to run (default 0.05)")
+    c.add_argument("--fraction", type=float, default=0.05,
+                   help="fraction of budget.trials to run (default 0.05; with only budget.trainings, "
+                        "of trainings / uq.replicates)")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
     c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (repeatable)")

@@ -73,9 +73,6 @@ def _optimize(study: Any, cfg: Any, n_trials: Optional[int], args: argparse.Name
     from .policy import trainings_spent  # noqa: PLC0415
 
     max_trainings = cfg.budget.trainings
-    if n_trials is not None and max_trainings is not None and cfg.budget.trial_budget is None \
-            and int(n_trials) == int(max_trainings):
-        n_trials = None  # budget.trials was filled in from trainings: the training budget alone binds
     trials = study.all_trials()
     done_before = sum(1 for t in trials if t.finished)
     budgets = ([f"{done_before} of {n_trials} trials done"] if n_trials is not None else

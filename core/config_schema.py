@@ -84,12 +84,11 @@ class BudgetSection(BaseModel):
     config costs at least one training, so the training budget is the one that binds)."""
 
     model_config = _FINITE
-    trials: int = Field(default=None, gt=0)  # type: ignore[assignment]  # int: the validator below fills it
+    trials: Optional[int] = Field(default=None, gt=0)  # None: the training budget alone binds
     trainings: Optional[int] = Field(default=None, gt=0)
     timeout: Optional[float] = Field(default=None, gt=0)
     # seconds one training may run; a longer one is stopped and FAILED "timed out after S s"
     replicate_timeout: Optional[float] = Field(default=None, gt=0)
-    _trials_given: bool = PrivateAttr(default=True)
 
     @field_validator("timeout", "replicate_timeout", mode="before")
     @classmethod
@@ -100,15 +99,14 @@ class BudgetSection(BaseModel):
     def _a_budget(self) -> BudgetSection:
         if self.trials is None and self.trainings is None:
             raise ValueError("give trials (configs) or trainings (replicate runs), or both")
-        if self.trials is None:
-            self.trials = self.trainings
-            self._trials_given = False
         return self
 
-    @property
-    def trial_budget(self) -> Optional[int]:
-        """``trials`` as written in the config; None when only ``trainings`` was given."""
-        return self.trials if self._trials_given else None
+    def trials_for_estimates(self, replicates: int) -> int:
+        """A number of configs to size estimates by (pilot fractions, focus budgets): ``trials``
+        when given, else what the training budget pays for at ``replicates`` trainings each."""
+        if self.trials is not None:
+            return self.trials
+        return max(1, int(self.trainings or 1) // max(1, replicates))
 
 
 class UQSection(BaseModel):
@@ -254,10 +252,7 @@ class Config(BaseModel):
 
     def to_dict(self) -> dict:
         """JSON-able form (what is stored in the study's settings)."""
-        out = self.model_dump(mode="json", exclude_none=True)
-        if self.budget.trial_budget is None:  # filled in from trainings, not written by the user
-            out["budget"].pop("trials", None)
-        return out
+        return self.model_dump(mode="json", exclude_none=True)
 
     def identity(self) -> dict:
         """What defines the objective and the search, as dotted keys -> values: task,

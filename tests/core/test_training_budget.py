@@ -189,11 +189,12 @@ def _config(folder, budget, extra=""):
 
 def test_yaml_trainings_budget_parses(tmp_path):
     cfg = load_config(_config(tmp_path, "{trainings: 12}"), check_task=False)
-    assert cfg.budget.trainings == 12 and cfg.budget.trial_budget is None
-    assert cfg.budget.trials == 12                                   # configs never exceed trainings
+    assert cfg.budget.trainings == 12 and cfg.budget.trials is None   # the training budget alone binds
+    assert cfg.budget.trials_for_estimates(3) == 4                    # what 12 trainings pay for at 3 each
     assert cfg.to_dict()["budget"] == {"trainings": 12}              # stored as written
     both = load_config(_config(tmp_path, "{trials: 3, trainings: 12}"), check_task=False)
-    assert (both.budget.trial_budget, both.budget.trainings) == (3, 12)
+    assert (both.budget.trials, both.budget.trainings) == (3, 12)
+    assert both.budget.trials_for_estimates(3) == 3
     old = load_config(_config(tmp_path, "{trials: 4}"), check_task=False)
     assert (old.budget.trials, old.budget.trainings) == (4, None)
 
@@ -224,3 +225,6 @@ def test_cli_run_and_resume_honour_the_training_budget(tmp_path, monkeypatch):
     assert _attempts(uqhpo.load_study(f"sqlite:///{tmp_path / 'c.db'}")) == 10
     assert main(["resume", str(path), "--quiet", "--set", "budget.trainings=13"]) == 0
     assert _attempts(uqhpo.load_study(f"sqlite:///{tmp_path / 'c.db'}")) == 13
+    # from the storage alone (the stored config has no trials): the training budget still binds
+    assert main(["resume", f"sqlite:///{tmp_path / 'c.db'}", "--quiet", "--set", "budget.trainings=15"]) == 0
+    assert _attempts(uqhpo.load_study(f"sqlite:///{tmp_path / 'c.db'}")) == 15

@@ -48,8 +48,11 @@ class StudyAPI(Protocol):
     def add_trial(self, config: dict, n_replicates: Optional[int] = None,
                   user_attrs: Optional[dict] = None) -> int: ...
     def propose_trial(self, trials: Optional[Sequence[Trial]] = None, n_replicates: Optional[int] = None,
-                      max_attempts: int = 50, limit: Optional[int] = None) -> Optional[int]: ...
-    def extend(self, trial: int, expected_replicates: Optional[int] = None) -> Optional[int]: ...
+                      max_attempts: int = 50, limit: Optional[int] = None,
+                      still_room: Optional[Callable[[Sequence[Trial]], bool]] = None,
+                      max_trainings: Optional[int] = None) -> Optional[int]: ...
+    def extend(self, trial: int, expected_replicates: Optional[int] = None,
+               max_trainings: Optional[int] = None) -> Optional[int]: ...
     def summarize(self, trial: Trial) -> TrialSummary: ...
     def best_or_none(self) -> Optional[TrialSummary]: ...
 
@@ -194,17 +197,21 @@ class OptimizeLoop:
             self.executor.submit(job)
             self._open.add(job)
 
+    def _room_to_propose(self, trials: Sequence[Trial]) -> bool:
+        """Whether the budget (in trials and in trainings) still pays for a new config."""
+        return isinstance(next_work(trials, self.study.settings, self.opt.n_trials, self.opt.max_trainings), Propose)
+
     def _job_from_policy(self, trials: list[Trial]) -> Optional[Job]:
         work = next_work(trials, self.study.settings, self.opt.n_trials, self.opt.max_trainings)
         if isinstance(work, Extend):
-            if self.study.extend(work.trial, work.replicates) is None:
-                return None  # another driver extended it first; the next round decides afresh
+            if self.study.extend(work.trial, work.replicates, max_trainings=self.opt.max_trainings) is None:
+                return None  # another driver extended it or spent the budget first; the next round decides
             number = work.trial
         elif isinstance(work, Propose) and not self._exhausted:
-            proposed = self.study.propose_trial(trials, limit=self.opt.n_trials)
-            if proposed is None and self.opt.n_trials is not None and \
-                    self.storage.n_trials(self.name) >= self.opt.n_trials:
-                return None  # other drivers on this storage filled the budget meanwhile
+            proposed = self.study.propose_trial(trials, limit=self.opt.n_trials, still_room=self._room_to_propose,
+                                                max_trainings=self.opt.max_trainings)
+            if proposed is None and not self._room_to_propose(self.study.all_trials()):
+                return None  # other drivers on this storage used the budget meanwhile
             if proposed is None:  # finite space exhausted
                 logger.info("strategy has nothing left to propose; stopping at %d trials", len(trials))
                 self._exhausted = True

@@ -181,7 +181,9 @@ class Study:
         return self.strategy.propose(self.observations(trials), pending, n, proposal_rng(self.seed, len(trials)))
 
     def propose_trial(self, trials: Optional[Sequence[Trial]] = None, n_replicates: Optional[int] = None,
-                      max_attempts: int = 50, limit: Optional[int] = None) -> Optional[int]:
+                      max_attempts: int = 50, limit: Optional[int] = None,
+                      still_room: Optional[Callable[[Sequence[Trial]], bool]] = None,
+                      max_trainings: Optional[int] = None) -> Optional[int]:
         """Propose one config and reserve it as the next trial, atomically.
 
         The proposal's rng is keyed by the trial number it is reserved under. When another
@@ -192,6 +194,11 @@ class Study:
         Args:
             limit: the study's budget; when other drivers filled it meanwhile, nothing is
                 reserved (so concurrent drivers never overshoot it).
+            still_room: asked with the re-read trials after a reservation was lost; False
+                means other drivers used the budget meanwhile (a budget in trainings), and
+                nothing is reserved.
+            max_trainings: the training budget, checked again by the storage as it reserves
+                (see ``Storage.reserve_trial``).
 
         Returns:
             The new trial's number, or None when the strategy has nothing left to propose
@@ -203,27 +210,32 @@ class Study:
             configs = self.propose(1, trials)
             if not configs:
                 return None
-            number = self._reserve(configs[0], len(trials), n_replicates)
+            number = self._reserve(configs[0], len(trials), n_replicates, max_trainings=max_trainings)
             if number is not None:
                 return number
             trials = self.all_trials()
-            if limit is not None and len(trials) >= limit:
+            if (limit is not None and len(trials) >= limit) or (still_room is not None and not still_room(trials)):
                 return None
+        if max_trainings is not None:  # a forced add could pass the cap: let the next round decide
+            return None
         logger.warning("study '%s': %d proposals in a row were taken by other drivers; adding the last one",
                        self.name, max_attempts)
         return self.add_trial(configs[0], n_replicates)
 
     def _reserve(self, config: dict, number: int, n_replicates: Optional[int],
-                 user_attrs: Optional[dict] = None) -> Optional[int]:
+                 user_attrs: Optional[dict] = None, max_trainings: Optional[int] = None) -> Optional[int]:
         """``config`` as trial ``number`` if that number is free and no trial has the config;
         when only an earlier trial has the same config (the strategy chose to repeat it, no
-        other driver raced) it is added anyway. None: another driver took the number."""
+        other driver raced) it is added anyway. None: another driver took the number (or,
+        with ``max_trainings``, spent the budget)."""
         k = int(n_replicates or self.settings.replicates_per_new_trial)
         seeds = [replicate_seed(self.seed, number, i) for i in range(k)]
-        if self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=True):
+        cap = {} if max_trainings is None else {"max_trainings": int(max_trainings)}
+        if self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=True, **cap):
             return number
         if self.storage.n_trials(self.name) == number and \
-                self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=False):
+                self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=False,
+                                           **cap):
             return number
         return None
 
@@ -238,17 +250,20 @@ class Study:
             if self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=False):
                 return number
 
-    def extend(self, trial: int, expected_replicates: Optional[int] = None) -> Optional[int]:
+    def extend(self, trial: int, expected_replicates: Optional[int] = None,
+               max_trainings: Optional[int] = None) -> Optional[int]:
         """Queue one more replicate of trial ``trial`` (seed keyed by its number and the new
         index). Returns the new replicate's index; with ``expected_replicates``, None when
-        the trial no longer has that many replicates (a concurrent driver extended it first)."""
+        the trial no longer has that many replicates (a concurrent driver extended it first);
+        with ``max_trainings``, None when the study spent that many trainings already."""
         while True:  # the seed is keyed by the new index: extend only if the count read is still current
             record = self.storage.get_trial(self.name, trial)
             if expected_replicates is not None and record.n_replicates != int(expected_replicates):
                 return None
             index = self.storage.extend_trial(self.name, trial, replicate_seed(self.seed, trial, record.n_replicates),
-                                              expected_replicates=record.n_replicates)
-            if index is not None or expected_replicates is not None:
+                                              expected_replicates=record.n_replicates,
+                                              **({} if max_trainings is None else {"max_trainings": max_trainings}))
+            if index is not None or expected_replicates is not None or max_trainings is not None:
                 return index
 
     def enqueue(self, config: dict, n_replicates: Optional[int] = None) -> int:

@@ -35,6 +35,12 @@ _SPENT_STATES = frozenset({State.WAITING, State.RUNNING, State.COMPLETE, State.P
 _INTERRUPTED = "interrupted"
 
 
+def counts_as_training(r: Replicate) -> bool:
+    """Whether attempt ``r`` counts against a budget in trainings (see ``Trial.trainings_spent``;
+    the SQLite storage mirrors this rule in SQL)."""
+    return r.state in _SPENT_STATES or (r.state == State.FAILED and not (r.error or "").startswith(_INTERRUPTED))
+
+
 @dataclass
 class Replicate:
     """One training of a trial's config (one attempt of replicate ``index``)."""
@@ -78,11 +84,7 @@ class Trial:
         """Trainings this trial used or reserved (what a budget in trainings counts): every
         replicate attempt WAITING, RUNNING, COMPLETE, PRUNED or FAILED, not attempts closed
         as interrupted nor STALE ones (their re-queued retry is the attempt that counts)."""
-        n = 0
-        for r in self.replicates:
-            if r.state in _SPENT_STATES or (r.state == State.FAILED and not (r.error or "").startswith(_INTERRUPTED)):
-                n += 1
-        return n
+        return sum(1 for r in self.replicates if counts_as_training(r))
 
     def waiting(self) -> list[Replicate]:
         """Latest attempts still WAITING (what an ask/tell user must evaluate), by index."""

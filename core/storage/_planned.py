@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from typing import ContextManager, Optional, Sequence
+from typing import ContextManager, Iterable, Optional, Sequence
 
-from ..trial import Replicate, State, Trial
+from ..trial import Replicate, State, Trial, counts_as_training
 from ._events import (
     AddTrial,
     Claim,
@@ -92,12 +92,15 @@ class PlannedStorage(Storage):
         return number
 
     def reserve_trial(self, study: str, number: int, config: JsonInput, seeds: Sequence[int],
-                      user_attrs: Optional[JsonInput] = None, unique: bool = True) -> bool:
+                      user_attrs: Optional[JsonInput] = None, unique: bool = True,
+                      max_trainings: Optional[int] = None) -> bool:
         config_json, attrs_json = as_json(config), as_json(user_attrs or {})
         with self._locked(write=True) as book:
             data = book.study(study)
             trials = data.trials
             if int(number) != len(trials) or (unique and data.has_config(config_json)):
+                return False
+            if max_trainings is not None and _spent(data.reps.values()) + len(seeds) > int(max_trainings):
                 return False
             self._commit(AddTrial(study, len(trials), config_json, tuple(int(s) for s in seeds), attrs_json,
                                   time.time()))
@@ -143,14 +146,17 @@ class PlannedStorage(Storage):
                 self._commit(Report(study, r.trial, r.index, r.attempt, step=int(step), metrics=metrics_json))
 
     def extend_trial(self, study: str, trial: int, seed: int, *,
-                     expected_replicates: Optional[int] = None) -> Optional[int]:
+                     expected_replicates: Optional[int] = None, max_trainings: Optional[int] = None) -> Optional[int]:
         with self._locked(write=True) as book:
-            trials = book.study(study).trials
+            data = book.study(study)
+            trials = data.trials
             if not 0 <= int(trial) < len(trials):
                 raise StorageError(f"study '{study}' has no trial {trial}")
             index = trials[int(trial)].n_replicates
             if expected_replicates is not None and index != int(expected_replicates):
                 return None  # another driver extended it meanwhile
+            if max_trainings is not None and _spent(data.reps.values()) + 1 > int(max_trainings):
+                return None  # other drivers spent the budget meanwhile
             self._commit(Extend(study, int(trial), index, int(seed)))
         return index
 
@@ -194,3 +200,8 @@ class PlannedStorage(Storage):
     def n_trials(self, study: str) -> int:
         with self._locked(write=False) as book:
             return len(book.study(study).trials)
+
+
+def _spent(attempts: Iterable[Replicate]) -> int:
+    """Trainings spent over a study's attempts (O(attempts); asked only with a training cap)."""
+    return sum(1 for r in attempts if counts_as_training(r))

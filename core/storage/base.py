@@ -168,9 +168,13 @@ class Storage(ABC):
 
     @abstractmethod
     def reserve_trial(self, study: str, number: int, config: JsonInput, seeds: Sequence[int],
-                      user_attrs: Optional[JsonInput] = None, unique: bool = True) -> bool:
+                      user_attrs: Optional[JsonInput] = None, unique: bool = True,
+                      max_trainings: Optional[int] = None) -> bool:
         """Atomically add trial ``number`` like :meth:`add_trial`, but only if it is the next
-        free number and (with ``unique``) no trial of the study has an equal config.
+        free number, (with ``unique``) no trial of the study has an equal config and (with
+        ``max_trainings``) the study's trainings spent (``Trial.trainings_spent`` summed)
+        plus ``len(seeds)`` stay within ``max_trainings``: the hard cap of a budget in
+        trainings that several drivers share.
 
         Concurrent drivers propose with a random stream keyed by the trial number they
         expect; a reservation that fails (another driver took the number or the config)
@@ -178,7 +182,8 @@ class Storage(ABC):
         trial's config comes from the stream keyed by its own number.
 
         Returns:
-            True when the trial was added, False when the number or the config was taken.
+            True when the trial was added, False when the number or the config was taken
+            or the training cap would be passed.
         """
 
     @abstractmethod
@@ -206,14 +211,15 @@ class Storage(ABC):
 
     @abstractmethod
     def extend_trial(self, study: str, trial: int, seed: int, *,
-                     expected_replicates: Optional[int] = None) -> Optional[int]:
+                     expected_replicates: Optional[int] = None, max_trainings: Optional[int] = None) -> Optional[int]:
         """Add one more replicate to an existing trial (adaptive replication): a WAITING
         attempt 0 with index ``n_replicates`` and the given seed; the trial's
         ``n_replicates`` grows by one. Returns the new index.
 
         With ``expected_replicates`` the extension is conditional, checked under the write
         lock: when the trial no longer has exactly that many replicates (another driver
-        extended it since this one read it), nothing is added and None is returned."""
+        extended it since this one read it), nothing is added and None is returned. So also
+        with ``max_trainings`` when the study has spent that many trainings already."""
 
     @abstractmethod
     def retry(self, study: str, trial: int, index: int) -> int:

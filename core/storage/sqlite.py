@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
-from ..trial import Replicate, State, Trial
+from ..trial import _INTERRUPTED, Replicate, State, Trial
 from ._json import config_key, dumps, loads, no_gc
 from .base import (
     JsonInput,
@@ -80,6 +80,10 @@ _REPLICATE_COLUMNS = ("trial, idx, attempt, seed, state, loss, metrics, runtime,
 _FINISHED = "('COMPLETE', 'FAILED', 'STALE', 'PRUNED')"  # the trigger's list (v2 added PRUNED)
 
 
+# Trial.trainings_spent in SQL (uqhpo.trial.counts_as_training): what a training cap counts
+_SPENT_SQL = ("SELECT COUNT(*) FROM replicates WHERE study = ? AND (state IN ('WAITING', 'RUNNING', 'COMPLETE', "
+              f"'PRUNED') OR (state = 'FAILED' AND (error IS NULL OR substr(error, 1, {len(_INTERRUPTED)}) <> "
+              f"'{_INTERRUPTED}')))")
 _STATES = {s.value: s for s in State}  # a dict lookup is several times faster than State(text)
 _UQHPO_TABLES = {"studies", "trials", "replicates", "reports"}
 
@@ -289,7 +293,8 @@ class SQLiteStorage(Storage):
         return number
 
     def reserve_trial(self, study: str, number: int, config: JsonInput, seeds: Sequence[int],
-                      user_attrs: Optional[JsonInput] = None, unique: bool = True) -> bool:
+                      user_attrs: Optional[JsonInput] = None, unique: bool = True,
+                      max_trainings: Optional[int] = None) -> bool:
         config_text, attrs_text = dumps(config), dumps(user_attrs or {})
         config_json = loads(config_text)
         key = config_key(config_json)
@@ -302,6 +307,9 @@ class SQLiteStorage(Storage):
             # finds the candidates, a parsed comparison rules out keys that only collide
             if unique and any(loads(text) == config_json for (text,) in conn.execute(
                     "SELECT config FROM trials WHERE study = ? AND config_key = ?", (study, key))):
+                return False
+            if max_trainings is not None and \
+                    conn.execute(_SPENT_SQL, (study,)).fetchone()[0] + len(seeds) > int(max_trainings):
                 return False
             conn.execute(_TRIAL_INSERT, (study, count, config_text, len(seeds), time.time(), attrs_text, key))
             conn.executemany(f"INSERT INTO replicates (study, {_REPLICATE_COLUMNS}) "
@@ -377,7 +385,7 @@ class SQLiteStorage(Storage):
                      (study, trial, index, attempt, seed))
 
     def extend_trial(self, study: str, trial: int, seed: int, *,
-                     expected_replicates: Optional[int] = None) -> Optional[int]:
+                     expected_replicates: Optional[int] = None, max_trainings: Optional[int] = None) -> Optional[int]:
         with self._write() as conn:
             self._check_study(conn, study)
             row = conn.execute("SELECT n_replicates FROM trials WHERE study = ? AND number = ?",
@@ -387,6 +395,8 @@ class SQLiteStorage(Storage):
             index = int(row[0])
             if expected_replicates is not None and index != int(expected_replicates):
                 return None  # another driver extended it meanwhile
+            if max_trainings is not None and conn.execute(_SPENT_SQL, (study,)).fetchone()[0] + 1 > int(max_trainings):
+                return None  # other drivers spent the budget meanwhile
             conn.execute("UPDATE trials SET n_replicates = ? WHERE study = ? AND number = ?",
                          (index + 1, study, int(trial)))
             self._add_attempt(conn, study, int(trial), index, 0, int(seed))

@@ -2,8 +2,8 @@
 
 Mixed into :class:`~uqhpo.testing.storage.StorageConformance`: ``reserve_trial`` (a
 trial added only at the expected number and, optionally, only with a config no other
-trial has) and ``requeue_stale(workers=...)`` (re-queue the attempts of a driver known
-to be dead, at once).
+trial has and within a cap on the trainings spent) and ``requeue_stale(workers=...)``
+(re-queue the attempts of a driver known to be dead, at once).
 """
 from __future__ import annotations
 
@@ -35,6 +35,23 @@ class ReservationChecks:
         assert storage.reserve_trial("s", 1, {"lr": 0.1, "n": 2}, [1], unique=False)
         assert storage.reserve_trial("s", 2, {"lr": 0.1, "n": 3}, [1])
         assert [t.number for t in storage.get_trials("s")] == [0, 1, 2]
+
+    def test_a_training_cap_refuses_what_would_pass_it(self, storage: Storage) -> None:
+        storage.add_trial("s", {"lr": 0.1}, [1, 2])
+        r = storage.claim("s", "w")
+        assert r is not None
+        storage.finish("s", r.trial, r.index, r.attempt, State.FAILED, error="interrupted by SIGTERM")
+        assert storage.retry("s", r.trial, r.index) == 1              # spent: 2 (the interrupted one is not)
+        assert not storage.reserve_trial("s", 1, {"lr": 0.2}, [3, 4], max_trainings=3)
+        assert storage.extend_trial("s", 0, seed=5, max_trainings=2) is None
+        assert storage.n_trials("s") == 1 and storage.get_trial("s", 0).n_replicates == 2
+        assert storage.reserve_trial("s", 1, {"lr": 0.2}, [3], max_trainings=3)  # 3 of 3
+        assert storage.extend_trial("s", 1, seed=6, max_trainings=3) is None
+        failed = storage.claim("s", "w")
+        assert failed is not None
+        storage.finish("s", failed.trial, failed.index, failed.attempt, State.FAILED, error="boom")
+        assert storage.extend_trial("s", 1, seed=6, max_trainings=4) == 1    # a failed training counts: 4 of 4
+        assert not storage.reserve_trial("s", 2, {"lr": 0.3}, [7], max_trainings=4)
 
     def test_requeue_stale_of_named_workers_only(self, storage: Storage) -> None:
         storage.add_trial("s", {}, [1, 2, 3])

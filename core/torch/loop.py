@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
+from ..task import TrialPruned
 from .checkpoint import (
     copy_state_dicts,
     load_checkpoint,
@@ -131,16 +132,21 @@ def fit(ctx: Any, *, models: Any, optimizers: Any, train_epoch: Callable[[int], 
                                    **{kind: state_dicts(objs) for kind, objs in objects.items()},
                                    "rng": capture_rng_state(gens)})
 
-    if resumed_from is None and evaluate_before:
-        evaluate_now(0, {})
-        checkpoint(0)
-    for epoch in range(state.epoch + 1, epochs + 1):
-        for m in nets.values():
-            m.train()
-        train_metrics = {str(k): float(v) for k, v in (train_epoch(epoch) or {}).items()}
-        if epoch % eval_every == 0 or epoch == epochs:
-            evaluate_now(epoch, train_metrics)
-        checkpoint(epoch)
+    try:
+        if resumed_from is None and evaluate_before:
+            evaluate_now(0, {})
+            checkpoint(0)
+        for epoch in range(state.epoch + 1, epochs + 1):
+            for m in nets.values():
+                m.train()
+            train_metrics = {str(k): float(v) for k, v in (train_epoch(epoch) or {}).items()}
+            if epoch % eval_every == 0 or epoch == epochs:
+                evaluate_now(epoch, train_metrics)
+            checkpoint(epoch)
+    except TrialPruned:
+        if path is not None and not keep_checkpoint:
+            remove_checkpoint(path)  # a pruned training is finished: nothing will continue it
+        raise
 
     if state.best_models is not None:
         load_state_dicts(nets, state.best_models)

@@ -128,3 +128,23 @@ def test_bad_arguments_are_named(make_trainer, tmp_path):
         t.fit(ctx, generators={"rng": 3})
     with pytest.raises(ValueError, match="no models"):
         fit(ctx, models={}, optimizers={}, train_epoch=t.train_epoch, evaluate=t.evaluate, epochs=1)
+
+
+def test_a_pruned_fit_leaves_no_checkpoint_behind(make_trainer, tmp_path):
+    from uqhpo.task import TrialPruned
+
+    def stop_at_three(step, metrics):
+        if step == 3:
+            raise TrialPruned(f"pruned at step {step}")
+
+    ctx = TrialContext(seed=7, workdir=tmp_path)
+    ctx._on_report = stop_at_three
+    with pytest.raises(TrialPruned):
+        make_trainer(seed=7).fit(ctx)
+    assert [step for step, _ in ctx.reports] == [1, 2, 3]
+    assert not ctx.checkpoint_path.exists()           # nothing will continue a pruned training
+    kept = TrialContext(seed=7, workdir=tmp_path / "kept")
+    kept._on_report = stop_at_three
+    with pytest.raises(TrialPruned):
+        make_trainer(seed=7).fit(kept, keep_checkpoint=True)
+    assert load_checkpoint(kept.checkpoint_path)["epoch"] == 2

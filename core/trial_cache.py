@@ -13,136 +13,18 @@ import math
 from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Set as AbstractSet
-from typing import Any, Optional, Sequence, cast
+from typing import Any, Optional
 
 import numpy as np
 
+from ._trial_entry import TrialEntry, pooled_part, restrict, rough_objectives
 from .settings import StudySettings
 from .storage._json import no_gc
 from .summary import TrialList, settings_key, summarize
-from .trial import State, Trial, TrialSummary
+from .trial import Trial, TrialSummary
 from .uq import Aggregate, aggregate, finite_aggregate
 
 __all__ = ["TrialCache"]
-
-
-_PRUNED = getattr(State, "PRUNED", None)
-#: the trial states of a finished trial (``Trial.finished``)
-_TRIAL_FINISHED = tuple(x for x in (State.COMPLETE, State.FAILED, _PRUNED) if x is not None)
-
-
-class _Entry:
-    """What one trial record contributes: its state, whether it waits, its completed
-    trainings and the signed losses a strategy sees (a COMPLETE trial's, or a PRUNED one's
-    as ``pruners.as_observed`` shows it), whose ``uq.aggregate`` is computed when first
-    needed. One pass over the replicates gives what ``Trial.state``, ``Trial.waiting`` and
-    ``Trial.losses`` give (tests compare them). Only COMPLETE trials are ``ranked`` for the
-    incumbent (as ``summarize_complete``)."""
-
-    __slots__ = ("trial", "state", "finished", "waiting", "n_eval", "spent", "losses", "ranked", "failed", "agg",
-                 "summary")
-
-    def __init__(self, trial: Trial, sign: float):
-        self.trial = trial
-        latest: dict[int, Any] = {}
-        done = []
-        for r in trial.replicates:
-            prev = latest.get(r.index)
-            if prev is None or r.attempt > prev.attempt:
-                latest[r.index] = r
-            if r.state is State.COMPLETE:
-                done.append(r)
-        self.state, self.waiting = state, _ = _trial_state(latest, trial.n_replicates)
-        self.finished = state in _TRIAL_FINISHED
-        self.n_eval = len(done)  # the budget clock: every completed training, also of unfinished trials
-        self.spent = trial.trainings_spent()  # what a budget in trainings counts
-        self.losses: Optional[list[float]] = None  # what the strategy sees; None: not observed
-        self.ranked = state is State.COMPLETE
-        self.failed = state is State.FAILED  # (an overflowing aggregate fails too, see TrialCache)
-        if state is _PRUNED:
-            from .pruners import as_observed  # noqa: PLC0415 - pruning is rare; pruners imports only .trial
-
-            view = as_observed(trial)
-            seen = view.state
-            done = [r for r in view.replicates if r.state is State.COMPLETE]
-            self.failed = seen is State.FAILED
-        else:
-            seen = state
-        if seen is State.COMPLETE:
-            if len(done) > 1:
-                done.sort(key=_by_index)  # stored in index order already: a pass that moves nothing
-            self.losses = [sign * (math.nan if r.loss is None else r.loss) for r in done]
-        self.agg: Optional[Aggregate] = None
-        self.summary: Optional[TrialSummary] = None
-
-
-def _by_index(r: Any) -> int:
-    return int(r.index)
-
-
-def _trial_state(latest: dict[int, Any], n_replicates: int) -> tuple[State, bool]:
-    """``(Trial.state, bool(Trial.waiting()))`` from the latest attempt of each index (one
-    pass, no second ``latest()``)."""
-    ended = complete = pruned = running = waiting = missing = 0
-    for i in range(n_replicates):
-        r = latest.get(i)
-        missing += r is None
-        s = State.WAITING if r is None else r.state
-        if s is State.WAITING:
-            waiting += r is not None
-        elif s is State.COMPLETE:
-            complete += 1
-            ended += 1
-        elif s is State.FAILED:
-            ended += 1
-        elif s is _PRUNED:
-            pruned += 1
-            ended += 1
-        elif s is State.RUNNING:
-            running += 1
-    if len(latest) != n_replicates - missing:  # an index beyond n_replicates (no backend writes one)
-        waiting += sum(r.state is State.WAITING for i, r in latest.items() if not 0 <= i < n_replicates)
-    if ended == n_replicates:
-        state = cast(State, _PRUNED) if pruned else State.COMPLETE if complete else State.FAILED
-    else:
-        state = State.RUNNING if running else State.WAITING
-    return state, waiting > 0
-
-
-def _restrict(config: dict, params: Sequence[str]) -> dict:
-    return {name: config[name] for name in params if name in config}
-
-
-def _pooled_part(trial: Trial) -> Optional[tuple[float, int]]:
-    """A trial's term of ``uq.pooled_std``: ``(var * (k - 1), k - 1)``, the same arithmetic."""
-    x = trial.losses
-    x = x[np.isfinite(x)]
-    if x.size < 2:
-        return None
-    with np.errstate(over="ignore", invalid="ignore"):
-        return float(x.var(ddof=1)) * (x.size - 1), x.size - 1
-
-
-def _rough_objectives(losses: Sequence[list[float]], kappa: float,
-                      prior: Optional[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised ``mean + kappa * std`` of each row of losses, ``(m,)``, and a bound on
-    its rounding error, ``(m,)``: equal to ``uq.aggregate`` up to that bound (not bitwise),
-    so it only narrows the trials whose exact aggregate decides the incumbent."""
-    width = max((len(x) for x in losses), default=1)
-    rows = np.full((len(losses), max(width, 1)), np.nan)
-    for i, x in enumerate(losses):
-        rows[i, :len(x)] = x
-    rows[~np.isfinite(rows)] = np.nan
-    with np.errstate(all="ignore"):
-        k = np.sum(~np.isnan(rows), axis=1)
-        mean = np.nansum(rows, axis=1) / np.maximum(k, 1)
-        spread = np.nansum((rows - mean[:, None]) ** 2, axis=1) / np.maximum(k - 1, 1)
-        std = np.where(k > 1, np.sqrt(spread), 0.0)
-        if prior is not None and math.isfinite(prior) and prior > 0:
-            std = np.where(k == 1, prior, std)
-        rough = np.where(k > 0, mean + kappa * std, np.nan)
-        slack = 1e-9 * (np.abs(mean) + abs(kappa) * np.abs(std)) + 1e-300
-    return rough, slack
 
 
 class TrialCache:
@@ -177,7 +59,7 @@ class TrialCache:
         self.version = 0
         self.seq = 0
         self.records: list[Trial] = []
-        self.entries: list[_Entry] = []
+        self.entries: list[TrialEntry] = []
         self.prior: Optional[float] = None
         self._pooled: dict[int, tuple[float, int]] = {}  # adaptive: trial -> its term of the pooled spread
         self._best: Optional[int] = None
@@ -216,7 +98,7 @@ class TrialCache:
         settings = self.settings
         sign = settings.sign
         for t in changed:
-            entry = _Entry(t, sign)
+            entry = TrialEntry(t, sign)
             if t.number < len(self.records):
                 if not bulk:
                     self._remove(self.entries[t.number], t.number)
@@ -227,7 +109,7 @@ class TrialCache:
             if not bulk:
                 self._add(entry, t.number)
             if settings.adaptive:
-                part = _pooled_part(t)
+                part = pooled_part(t)
                 if part is None:
                     self._pooled.pop(t.number, None)
                 else:
@@ -251,7 +133,7 @@ class TrialCache:
         ``pruners.as_observed`` shows them; completed trainings only in ``n_evaluations``).
         Fresh containers; configs are shared dicts."""
         self._build_views()
-        failed = [_restrict(self.records[n].config, self.params) for n in self._failed]
+        failed = [restrict(self.records[n].config, self.params) for n in self._failed]
         return (list(self._configs), self._values.copy(), self._variances.copy(), failed, self._n_eval)
 
     def pending(self) -> list[dict]:
@@ -280,16 +162,16 @@ class TrialCache:
         return [self.summary(n) for n, e in enumerate(self.entries) if self._ranked(e)]
 
     # -- aggregates -------------------------------------------------------------------------------
-    def _agg(self, e: _Entry) -> Aggregate:
+    def _agg(self, e: TrialEntry) -> Aggregate:
         if e.agg is None:
             e.agg = aggregate(e.losses, self.settings.kappa, self.prior)
         return e.agg
 
-    def _usable(self, e: _Entry) -> bool:
+    def _usable(self, e: TrialEntry) -> bool:
         """Observed: losses with a finite aggregate."""
         return e.losses is not None and finite_aggregate(self._agg(e))
 
-    def _ranked(self, e: _Entry) -> bool:
+    def _ranked(self, e: TrialEntry) -> bool:
         """Ranked for the incumbent: COMPLETE with a finite aggregate."""
         return e.ranked and self._usable(e)
 
@@ -298,7 +180,7 @@ class TrialCache:
         complete = [n for n, e in enumerate(entries) if e.ranked and e.losses is not None]
         lazy = [n for n in complete if entries[n].agg is None]
         if len(lazy) > self.BULK:  # rank exactly only the trials a rough estimate cannot rule out
-            rough, slack = _rough_objectives([entries[n].losses or [] for n in lazy], self.settings.kappa,
+            rough, slack = rough_objectives([entries[n].losses or [] for n in lazy], self.settings.kappa,
                                              self.prior)
             finite = np.isfinite(rough)
             # the bar: the exact objective of a usable trial, so the best is at or below it
@@ -332,7 +214,7 @@ class TrialCache:
         entries, params = self.entries, self.params
         observed = [n for n, e in enumerate(entries) if self._usable(e)]
         self._observed = observed                                    # sorted numbers
-        self._configs = [_restrict(self.records[n].config, params) for n in observed]
+        self._configs = [restrict(self.records[n].config, params) for n in observed]
         self._values = np.array([self._agg(entries[n]).objective for n in observed], dtype=float)
         self._variances = np.array([self._agg(entries[n]).objective_var for n in observed], dtype=float)
         self._failed = [n for n, e in enumerate(entries) if self._failed_entry(e)]
@@ -359,11 +241,11 @@ class TrialCache:
         if self._seen[key] <= 0:
             del self._seen[key]
 
-    def _failed_entry(self, e: _Entry) -> bool:
+    def _failed_entry(self, e: TrialEntry) -> bool:
         """Seen as FAILED, or with an overflowing aggregate (as ``uq.observations_from_trials``)."""
         return e.failed or (e.losses is not None and not self._usable(e))
 
-    def _remove(self, e: _Entry, n: int) -> None:
+    def _remove(self, e: TrialEntry, n: int) -> None:
         self._unfinished.discard(n)
         self._waiting.discard(n)
         self._n_eval -= e.n_eval
@@ -381,7 +263,7 @@ class TrialCache:
             del self._failed[bisect_left(self._failed, n)]
             self._unsee(n)
 
-    def _add(self, e: _Entry, n: int) -> None:
+    def _add(self, e: TrialEntry, n: int) -> None:
         if not e.finished:
             self._unfinished.add(n)
         if e.waiting:
@@ -398,7 +280,7 @@ class TrialCache:
             i = bisect_left(self._observed, n)
             agg = self._agg(e)
             self._observed.insert(i, n)
-            self._configs.insert(i, _restrict(e.trial.config, self.params))
+            self._configs.insert(i, restrict(e.trial.config, self.params))
             self._values = np.insert(self._values, i, agg.objective)
             self._variances = np.insert(self._variances, i, agg.objective_var)
             self._seen[self._config_key(n)] += 1
@@ -424,12 +306,12 @@ class TrialCache:
         self._pooled = {}
         if self.settings.adaptive:
             for n, t in enumerate(self.records):
-                part = _pooled_part(t)
+                part = pooled_part(t)
                 if part is not None:
                     self._pooled[n] = part
             self._update_prior()
         else:
             self.prior = None
         sign = self.settings.sign
-        self.entries = [_Entry(t, sign) for t in self.records]
+        self.entries = [TrialEntry(t, sign) for t in self.records]
         self._rebuild_counts()

@@ -12,7 +12,6 @@ Module map of a study: :mod:`uqhpo.settings` (the frozen settings), :mod:`uqhpo.
 """
 from __future__ import annotations
 
-import html
 import logging
 import tempfile
 import warnings
@@ -21,11 +20,12 @@ from typing import Any, Callable, Iterable, Optional, Sequence, cast
 
 import numpy as np
 
-from .analysis.describe import best_line
+from .analysis.describe import study_html
 from .optimize_loop import LoopOptions, OptimizeLoop
 from .paths import safe_component
 from .policy import Extend, expected_configs, next_work
-from .seeding import proposal_rng, replicate_seed
+from .reservation import add_at_next_number, extend_by_one, reserve_trial_number
+from .seeding import proposal_rng
 from .settings import Direction, StudySettings
 from .space import Space
 from .storage.base import Storage, StudyExistsError, StudyRecord
@@ -65,22 +65,8 @@ class Study:
 
     def _repr_html_(self) -> str:
         """A short summary for Jupyter: counts, the best config, its mean ± std."""
-        trials = self.all_trials()
-        counts: dict[str, int] = {}
-        for t in trials:
-            counts[t.state.value] = counts.get(t.state.value, 0) + 1
-        rows = [f"<b>study {html.escape(self.name)}</b>: strategy {html.escape(self.settings.strategy)}, "
-                f"seed {self.seed}, {self.direction}",
-                f"trials: {len(trials)} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"]
-        best = self.best_or_none()
-        if best is None:
-            rows.append("best: no completed trial yet")
-        else:
-            rows.append("best: " + html.escape(best_line(best, self.kappa, self.direction)))
-            cells = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>"
-                            for k, v in best.config.items())
-            rows.append(f"<table>{cells}</table>")
-        return "<div>" + "<br>".join(rows) + "</div>"
+        return study_html(self.name, self.settings.strategy, self.seed, self.direction, self.all_trials(),
+                          self.best_or_none(), self.kappa)
 
     # -- reading ------------------------------------------------------------------------------
     def all_trials(self) -> list[Trial]:
@@ -224,31 +210,15 @@ class Study:
 
     def _reserve(self, config: dict, number: int, n_replicates: Optional[int],
                  user_attrs: Optional[dict] = None, max_trainings: Optional[int] = None) -> Optional[int]:
-        """``config`` as trial ``number`` if that number is free and no trial has the config;
-        when only an earlier trial has the same config (the strategy chose to repeat it, no
-        other driver raced) it is added anyway. None: another driver took the number (or,
-        with ``max_trainings``, spent the budget)."""
+        """See :func:`uqhpo.reservation.reserve_trial_number` (None: another driver took the number)."""
         k = int(n_replicates or self.settings.replicates_per_new_trial)
-        seeds = [replicate_seed(self.seed, number, i) for i in range(k)]
-        cap = {} if max_trainings is None else {"max_trainings": int(max_trainings)}
-        if self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=True, **cap):
-            return number
-        if self.storage.n_trials(self.name) == number and \
-                self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=False,
-                                           **cap):
-            return number
-        return None
+        return reserve_trial_number(self.storage, self.name, self.seed, config, number, k, user_attrs, max_trainings)
 
     def add_trial(self, config: dict, n_replicates: Optional[int] = None, user_attrs: Optional[dict] = None) -> int:
         """Register ``config`` with WAITING replicates (default: as many as a new config
         gets), also when another trial has the same config. Returns its trial number."""
         k = int(n_replicates or self.settings.replicates_per_new_trial)
-        # seeds are keyed by the trial number: reserve that number, again if another driver took it
-        while True:
-            number = self.storage.n_trials(self.name)
-            seeds = [replicate_seed(self.seed, number, i) for i in range(k)]
-            if self.storage.reserve_trial(self.name, number, config, seeds, user_attrs=user_attrs, unique=False):
-                return number
+        return add_at_next_number(self.storage, self.name, self.seed, config, k, user_attrs)
 
     def extend(self, trial: int, expected_replicates: Optional[int] = None,
                max_trainings: Optional[int] = None) -> Optional[int]:
@@ -256,15 +226,7 @@ class Study:
         index). Returns the new replicate's index; with ``expected_replicates``, None when
         the trial no longer has that many replicates (a concurrent driver extended it first);
         with ``max_trainings``, None when the study spent that many trainings already."""
-        while True:  # the seed is keyed by the new index: extend only if the count read is still current
-            record = self.storage.get_trial(self.name, trial)
-            if expected_replicates is not None and record.n_replicates != int(expected_replicates):
-                return None
-            index = self.storage.extend_trial(self.name, trial, replicate_seed(self.seed, trial, record.n_replicates),
-                                              expected_replicates=record.n_replicates,
-                                              **({} if max_trainings is None else {"max_trainings": max_trainings}))
-            if index is not None or expected_replicates is not None or max_trainings is not None:
-                return index
+        return extend_by_one(self.storage, self.name, self.seed, trial, expected_replicates, max_trainings)
 
     def enqueue(self, config: dict, n_replicates: Optional[int] = None) -> int:
         """Queue a user-chosen config (evaluated before any proposal). Returns its trial number."""
@@ -423,10 +385,6 @@ class Study:
             # "uqhpo-trials", not "uqhpo": a folder named like the package would shadow it for scripts in /tmp
             self._private_dir = Path(tempfile.mkdtemp(prefix=f"uqhpo-trials-{safe_component(self.name)}-"))
         return self._private_dir
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 # -- construction ---------------------------------------------------------------------------

@@ -59,3 +59,30 @@ def count_states(states: Iterable[str]) -> dict[str, int]:
 def counts_line(counts: dict[str, int], order: Iterable[str] = STATE_ORDER) -> str:
     """``"COMPLETE 8  RUNNING 0  ..."``; INTERRUPTED and PRUNED only when there are some."""
     return "  ".join(f"{s} {counts.get(s, 0)}" for s in order if s not in _SHOWN_WHEN_PRESENT or counts.get(s))
+
+
+def study_html(name: str, strategy: str, seed: int, direction: str, trials: Iterable[Any], best: Any,
+               kappa: float) -> str:
+    """A study's summary for Jupyter (``Study._repr_html_``): trial counts by state, then the
+    best trial's objective line and config as a table (or "no completed trial yet")."""
+    import html  # noqa: PLC0415
+
+    counts: dict[str, int] = {}
+    n = 0
+    for t in trials:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+        n += 1
+    rows = [f"<b>study {html.escape(name)}</b>: strategy {html.escape(strategy)}, seed {seed}, {direction}",
+            f"trials: {n} (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"]
+    if best is None:
+        rows.append("best: no completed trial yet")
+    else:
+        rows.append("best: " + html.escape(best_line(best, kappa, direction)))
+        cells = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_short(v))}</td></tr>"
+                        for k, v in best.config.items())
+        rows.append(f"<table>{cells}</table>")
+    return "<div>" + "<br>".join(rows) + "</div>"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)

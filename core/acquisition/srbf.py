@@ -90,7 +90,7 @@ def step_size_from_history(values: np.ndarray, n_initial: int, n_params: int, si
     head = head[np.isfinite(head)]
     best = float(head.min()) if head.size else math.inf
     sigma, succ, fail = sigma_init, 0, 0
-    for v in values[max(n_initial, 1):]:
+    for v in values[max(n_initial, 1):].tolist():  # Python floats: several times faster to loop over
         if not math.isfinite(v):
             continue
         if v < best - 1e-3 * abs(best):
@@ -205,7 +205,8 @@ def _unit_scale(v: np.ndarray) -> np.ndarray:
 
 def select_batch(candidates: np.ndarray, predictions: np.ndarray, taken: np.ndarray, n: int,
                  weight: Callable[[int], float], radius: float,
-                 eligible: Optional[Callable[[int], Optional[np.ndarray]]] = None) -> list[int]:
+                 eligible: Optional[Callable[[int], Optional[np.ndarray]]] = None,
+                 nearest: Optional[np.ndarray] = None) -> list[int]:
     """Pick up to ``n`` candidate rows by merit, one at a time.
 
     Merit (lower is better) ``= w * scaled prediction + (1 - w) * (1 - scaled distance)``
@@ -220,6 +221,8 @@ def select_batch(candidates: np.ndarray, predictions: np.ndarray, taken: np.ndar
         weight: ``k -> w`` for the k-th pick of this batch.
         radius: minimum distance to anything taken.
         eligible: ``k -> (m,)`` bool mask of rows allowed for the k-th pick (None: all).
+        nearest: ``(m,)`` distances of the candidates to the nearest of ``taken`` when the
+            caller has them already (then ``taken`` is not read).
 
     Returns:
         Indices into ``candidates``, best first (fewer than ``n`` when too few qualify).
@@ -227,7 +230,9 @@ def select_batch(candidates: np.ndarray, predictions: np.ndarray, taken: np.ndar
     m = len(candidates)
     if m == 0 or n <= 0:
         return []
-    if len(taken):
+    if nearest is not None:
+        dist = np.asarray(nearest, dtype=float).copy()
+    elif len(taken):
         from scipy.spatial import cKDTree
         dist, _ = cKDTree(taken).query(candidates, k=1)
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, TypeVar
 
 from ..trial import State
 from ._json import record_from_dict, record_to_dict
@@ -21,6 +21,7 @@ __all__ = ["Event", "CreateStudy", "UpdateSettings", "AddTrial", "Claim", "Heart
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_E = TypeVar("_E", bound="Event")
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
@@ -29,6 +30,18 @@ def _field_names(cls: type) -> tuple[str, ...]:
     if names is None:
         names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
     return names
+
+
+_new = object.__new__
+_tuple = tuple.__new__  # a named tuple without its Python-level __new__
+
+
+def _build(cls: type[_E], fields: dict[str, Any]) -> _E:
+    """``cls(**fields)`` without the frozen dataclass's ``__init__`` (one ``object.__setattr__``
+    per field: most of the time of decoding a line); ``fields`` must name every field."""
+    event = _new(cls)
+    event.__dict__.update(fields)
+    return event
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,7 @@ class Event:
     @classmethod
     def from_json(cls, data: JsonObject) -> Event:
         """The event a journal line holds (the inverse of :meth:`to_json`)."""
-        return cls(**{name: data[name] for name in _field_names(cls)})
+        return _build(cls, {name: data[name] for name in _field_names(cls)})
 
 
 @dataclass(frozen=True)
@@ -84,8 +97,9 @@ class AddTrial(Event):
 
     @classmethod
     def from_json(cls, data: JsonObject) -> AddTrial:
-        return cls(study=data["study"], number=data["number"], config=data["config"],
-                   seeds=tuple(int(s) for s in data["seeds"]), user_attrs=data["user_attrs"], created=data["created"])
+        return _build(cls, {"study": data["study"], "number": data["number"], "config": data["config"],
+                            "seeds": tuple(int(s) for s in data["seeds"]), "user_attrs": data["user_attrs"],
+                            "created": data["created"]})
 
 
 @dataclass(frozen=True)
@@ -99,7 +113,7 @@ class _OnAttempt(Event):
 
     @property
     def key(self) -> AttemptKey:
-        return AttemptKey(self.trial, self.index, self.attempt)
+        return _tuple(AttemptKey, (self.trial, self.index, self.attempt))
 
 
 @dataclass(frozen=True)
@@ -134,7 +148,7 @@ class Finish(_OnAttempt):
     def from_json(cls, data: JsonObject) -> Finish:
         fields: dict[str, Any] = {name: data[name] for name in _field_names(cls)}
         fields["state"] = State(data["state"])
-        return cls(**fields)
+        return _build(cls, fields)
 
 
 @dataclass(frozen=True)

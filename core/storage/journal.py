@@ -13,26 +13,56 @@ which attempt to claim), appends one line, flushes and ``fsync``s.
 A last line without its newline is a write in progress (or a writer that died mid-line):
 readers leave it alone; a writer holding the lock ends it with a newline first, so the
 torn text becomes one unreadable line that every reader skips.
+
+Opening a long log would replay all of it, so writers leave a *snapshot* next to it
+(``<file>.snapshot``, :mod:`uqhpo.storage._journal_snapshot`): the replayed state of the
+log's first ``offset`` bytes. A new handle starts from the snapshot when it matches the
+log (digests of the log before ``offset`` and of its own body; otherwise it is ignored
+with a warning and the whole log is replayed) and replays only the lines after
+``offset``, so a snapshot never hides an event. A writable handle writes a new snapshot
+when the log has grown past the last one by ``snapshot_bytes`` and by an eighth of the
+part it covers (so rewriting it costs each written line a constant, amortized), outside
+the log's lock, one process at a time (``<file>.snapshot.writing``); read-only handles
+never write one.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import socket
 import threading
+import time
+import uuid
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from ._events import Event, decode
-from ._json import dumps, no_gc
-from ._lock import LinkLock
+from ._journal_snapshot import SnapshotError, covered_offset, load_snapshot, snapshot_path, write_snapshot
+from ._json import dumps
+from ._lock import LinkLock, _pid_namespace
 from ._planned import PlannedStorage
-from ._replay import Book
+from ._replay import Book, bulk
 from .base import StorageError, check_file_path
 
 __all__ = ["JournalStorage", "LinkLock"]
 
 log = logging.getLogger("uqhpo")
+
+#: the log grows by at least this many bytes (about 25 000 events) between two snapshots
+SNAPSHOT_BYTES = 4 << 20
+#: ... and by at least this fraction of the part the last snapshot covers
+SNAPSHOT_GROWTH = 0.125
+#: a ``.snapshot.writing`` marker older than this (seconds) belongs to a writer that died
+_MARKER_TTL = 600.0
+#: seconds before a writer looks again when another process was writing a snapshot
+_RETRY_S = 5.0
+
+
+def _owner_text() -> str:
+    """Who writes the snapshot, in the form of a lock file's text (``LinkLock`` tells from it
+    whether that process is gone)."""
+    return f"{os.getpid()}.{_pid_namespace()}.{uuid.uuid4().hex[:12]}.{socket.gethostname()}\n"
 
 
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
@@ -64,16 +94,29 @@ class JournalStorage(PlannedStorage):
         fsync: ``os.fsync`` after each line (durable against power loss; slower).
         read_only: read an existing journal without writing to it (no lock file either);
             writes raise ``StorageError``.
+        snapshot_bytes: a writable handle writes a snapshot of the replayed state when the
+            log has grown by this many bytes (and by an eighth) since the last one; 0: never.
+
+    Attributes:
+        lines_replayed: log lines this handle has replayed (those after a snapshot only).
+        snapshot_offset: bytes of the log covered by the latest snapshot this handle loaded,
+            found or wrote (0: none).
     """
 
     path: str
 
     def __init__(self, path: str | os.PathLike[str], lock_ttl: float = 30.0, fsync: bool = True,
-                 read_only: bool = False):
+                 read_only: bool = False, snapshot_bytes: int = SNAPSHOT_BYTES):
         self.path = os.path.abspath(os.fspath(path))
         self.lock_ttl = float(lock_ttl)
         self.fsync = bool(fsync)
         self.read_only = bool(read_only)
+        self.snapshot_bytes = max(0, int(snapshot_bytes))
+        self.lines_replayed = 0
+        self.snapshot_offset = 0
+        self._snapshot_path = snapshot_path(self.path)
+        self._snapshot_bad = False    # the snapshot this handle found did not match the log
+        self._snapshot_retry = 0.0    # monotonic time before which no snapshot is attempted
         check_file_path(self.path, create=not self.read_only)
         self._lock = threading.RLock()
         self._file_lock = LinkLock(self.path + ".lock", ttl=lock_ttl)
@@ -88,7 +131,8 @@ class JournalStorage(PlannedStorage):
 
     # processes started with spawn get the path and replay the log themselves
     def __getstate__(self) -> dict:
-        return {"path": self.path, "lock_ttl": self.lock_ttl, "fsync": self.fsync, "read_only": self.read_only}
+        return {"path": self.path, "lock_ttl": self.lock_ttl, "fsync": self.fsync, "read_only": self.read_only,
+                "snapshot_bytes": self.snapshot_bytes}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -119,6 +163,7 @@ class JournalStorage(PlannedStorage):
         with self._lock:
             if not write:
                 self._catch_up()
+                self._maybe_snapshot()
                 yield self._book
                 return
             if self.read_only:
@@ -133,6 +178,7 @@ class JournalStorage(PlannedStorage):
                     os.write(fd, b"\n")
                     self._catch_up()
                 yield self._book
+            self._maybe_snapshot()  # outside the log's lock: other writers go on meanwhile
 
     def _commit(self, event: Event) -> None:
         fd = self._handle()
@@ -147,6 +193,8 @@ class JournalStorage(PlannedStorage):
     def _catch_up(self) -> None:
         """Replay the complete lines appended since the last call."""
         fd = self._handle()
+        if self._offset == 0 and not self._book.studies:
+            self._load_snapshot(fd)
         size = os.fstat(fd).st_size
         if size <= self._offset:
             return
@@ -154,11 +202,13 @@ class JournalStorage(PlannedStorage):
         end = data.rfind(b"\n")
         if end < 0:
             return  # only an unfinished line so far
-        with no_gc():
-            self._replay(data[:end].decode("utf-8", errors="replace").split("\n"))
+        lines = data[:end].decode("utf-8", errors="replace").split("\n")
+        with bulk(len(lines)):
+            self._replay(lines)
         self._offset += end + 1
 
     def _replay(self, lines: list[str]) -> None:
+        self.lines_replayed += len(lines)
         for line in lines:
             if not line.strip():
                 continue
@@ -175,3 +225,71 @@ class JournalStorage(PlannedStorage):
             except (StorageError, KeyError, TypeError, ValueError, AttributeError) as exc:
                 op = fields.get("op") if isinstance(fields, dict) else None
                 log.warning("journal %s: skipping operation %s: %s", self.path, op, exc)
+
+    # -- the snapshot ---------------------------------------------------------------------------
+    def _load_snapshot(self, fd: int) -> None:
+        """Start from the snapshot when there is one that matches the log."""
+        try:
+            book, offset = load_snapshot(self._snapshot_path, fd)
+        except FileNotFoundError:
+            return
+        except SnapshotError as exc:
+            log.warning("journal %s: ignoring its snapshot (%s); replaying the whole log", self.path, exc)
+            self._snapshot_bad = True  # a writable handle replaces it at its first chance
+            return
+        self._book, self._offset, self.snapshot_offset = book, offset, offset
+
+    def _due(self, covered: int) -> bool:
+        """True when the log has grown enough past a snapshot covering ``covered`` bytes."""
+        return self._offset - covered >= max(self.snapshot_bytes, SNAPSHOT_GROWTH * covered)
+
+    def _maybe_snapshot(self) -> None:
+        """Write a snapshot of the book when one is due (writable handles; never raises)."""
+        if self.read_only or not self.snapshot_bytes or not self._due(self.snapshot_offset):
+            return
+        if time.monotonic() < self._snapshot_retry:
+            return
+        marker = self._snapshot_path + ".writing"
+        try:
+            marker_fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                with open(marker) as fh:  # age and owner from one open file
+                    age = time.time() - os.fstat(fh.fileno()).st_mtime
+                    owner = fh.read()
+                if age > _MARKER_TTL or LinkLock._holder_dead(owner):
+                    os.unlink(marker)  # left by a writer that died: the next call writes
+                else:
+                    self._snapshot_retry = time.monotonic() + _RETRY_S  # another is writing: look again later
+            except OSError:
+                pass
+            return
+        except OSError as exc:
+            log.warning("journal %s: cannot write a snapshot: %s", self.path, exc.strerror or exc)
+            self.snapshot_offset = self._offset  # not again before the log has grown as much once more
+            return
+        try:
+            try:
+                with os.fdopen(marker_fd, "w") as fh:  # whose it is, as a lock file says it
+                    fh.write(_owner_text())
+            except OSError:
+                pass  # an empty marker still works: it expires after _MARKER_TTL
+            fd = self._handle()
+            if not self._snapshot_bad:  # another process may have written a newer one meanwhile
+                covered = covered_offset(self._snapshot_path, fd)
+                if covered is not None and covered > self.snapshot_offset:
+                    self.snapshot_offset = covered
+                    if not self._due(covered):
+                        return
+            try:
+                write_snapshot(self._snapshot_path, fd, self._book, self._offset)
+                self._snapshot_bad = False
+            except (OSError, SnapshotError) as exc:
+                log.warning("journal %s: cannot write a snapshot: %s", self.path, exc)
+            # written, or not again before the log has grown as much once more
+            self.snapshot_offset = self._offset
+        finally:
+            try:
+                os.unlink(marker)
+            except OSError:
+                pass

@@ -89,7 +89,7 @@ class TrialCache:
         self.version += 1
         bulk = len(changed) > max(self.BULK, len(self.records) // 8)
         if bulk:
-            with no_gc():  # tens of thousands of new objects: no collections that rescan all the records
+            with no_gc(len(changed)):  # tens of thousands of new objects: no collections that rescan all the records
                 self._apply(changed, bulk)
         else:
             self._apply(changed, bulk)

@@ -36,8 +36,8 @@ from typing import Any, Optional
 
 from ..atomic_file import atomic_path
 from ..trial import Replicate, State, Trial
-from ._json import dumps, record_from_dict, record_to_dict
-from ._replay import Book, StudyData, bulk
+from ._json import dumps, no_gc, record_from_dict, record_to_dict
+from ._replay import Book, StudyData
 from .base import AttemptKey, ReplicateRef
 
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "snapshot_path", "read_header", "covered_offset", "load_snapshot",
@@ -165,7 +165,7 @@ def decode_book(body: bytes) -> Book:
         SnapshotError: the body is not one this version wrote.
     """
     try:
-        with bulk():
+        with no_gc():
             doc = json.loads(body)
             if doc.get("replicate_fields") != list(_REP_FIELDS):
                 raise SnapshotError("the snapshot's replicate fields differ from this version's")

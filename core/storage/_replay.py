@@ -9,10 +9,8 @@ values an event carries (plans build them fresh). Lookups the storages plan with
 """
 from __future__ import annotations
 
-import gc
 import heapq
-from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar, cast
+from typing import Any, Callable, Iterable, Optional, TypeVar, cast
 
 from ..trial import Replicate, State, Trial
 from ._events import (
@@ -28,40 +26,10 @@ from ._events import (
     Retry,
     UpdateSettings,
 )
-from ._json import config_key, copy_json, record_from_dict, record_to_dict
+from ._json import config_key, copy_json, no_gc, record_from_dict, record_to_dict
 from .base import AttemptKey, JsonObject, ReplicateRef, StorageError, StudyExistsError, StudyRecord
 
-__all__ = ["Book", "StudyData", "copy_replicate", "touched_trials", "HANDLERS", "bulk", "BULK_PROMOTE"]
-
-
-#: blocks that make at least this many records promote them (see :func:`bulk`)
-BULK_PROMOTE = 2000
-
-
-@contextmanager
-def bulk(records: int = BULK_PROMOTE) -> Iterator[None]:
-    """A block that makes ``records`` long-lived records (a replay, a snapshot, copies of
-    many trials): no garbage collection inside it, and, for ``BULK_PROMOTE`` records or
-    more, on leaving it every object made meanwhile joins the oldest generation without a
-    scan (``gc.freeze(); gc.unfreeze()`` moves all tracked objects there at once).
-
-    Otherwise the first collection after the block scans all of them, and each older
-    generation scans them again when they reach it: a fifth of the CPU time of ``uqhpo
-    status`` on 10^5 replicates. Nothing is hidden from the collector (the old generation
-    is scanned as before); garbage of the process that was young at that moment waits for
-    the next full collection, which is why small blocks (a writer replays one line per
-    write) do not promote.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if records >= BULK_PROMOTE:
-            gc.freeze()
-            gc.unfreeze()
-        if enabled:
-            gc.enable()
+__all__ = ["Book", "StudyData", "copy_replicate", "touched_trials", "HANDLERS"]
 
 
 _new = object.__new__
@@ -216,7 +184,7 @@ class Book:
     # -- reads (copies: callers may not change the book) ---------------------------------------
     def get_trials(self, study: str) -> list[Trial]:
         trials = self.study(study).trials
-        with bulk(len(trials)):
+        with no_gc(len(trials)):
             return [copy_trial(t) for t in trials]
 
     def changes_since(self, study: str, seq: int) -> tuple[list[Trial], int]:
@@ -225,7 +193,7 @@ class Book:
         if seq <= 0:
             return self.get_trials(study), data.seq
         numbers = data.changed_since(int(seq))
-        with bulk(len(numbers)):
+        with no_gc(len(numbers)):
             return [copy_trial(data.trials[n]) for n in numbers], data.seq
 
     def get_trial(self, study: str, number: int) -> Trial:

@@ -39,10 +39,10 @@ from typing import Iterator, Optional
 
 from ._events import Event, decode
 from ._journal_snapshot import SnapshotError, covered_offset, load_snapshot, snapshot_path, write_snapshot
-from ._json import dumps
+from ._json import dumps, no_gc
 from ._lock import LinkLock, _pid_namespace
 from ._planned import PlannedStorage
-from ._replay import Book, bulk
+from ._replay import Book
 from .base import StorageError, check_file_path
 
 __all__ = ["JournalStorage", "LinkLock"]
@@ -203,7 +203,7 @@ class JournalStorage(PlannedStorage):
         if end < 0:
             return  # only an unfinished line so far
         lines = data[:end].decode("utf-8", errors="replace").split("\n")
-        with bulk(len(lines)):
+        with no_gc(len(lines)):
             self._replay(lines)
         self._offset += end + 1
 

@@ -494,7 +494,7 @@ class SQLiteStorage(Storage):
                     return self._load(conn, study, None), int(top)
             numbers = [n for (n,) in conn.execute("SELECT number FROM trials WHERE study = ? AND seq > ? "
                                                   "ORDER BY number", (study, int(seq)))]
-            with no_gc():
+            with no_gc(len(numbers)):
                 return self._load_numbers(conn, study, numbers), int(top)
 
     def n_trials(self, study: str) -> int:

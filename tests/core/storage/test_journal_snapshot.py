@@ -341,13 +341,13 @@ def test_bulk_blocks_promote_what_they_made_and_hide_nothing_from_the_collector(
     import gc
     import weakref
 
-    from uqhpo.storage._replay import BULK_PROMOTE, bulk
+    from uqhpo.storage._json import BULK_PROMOTE, no_gc
 
     class Node:
         pass
 
     assert gc.isenabled()
-    with bulk(BULK_PROMOTE):
+    with no_gc(BULK_PROMOTE):
         made = [[i] for i in range(BULK_PROMOTE)]
         assert not gc.isenabled()
         cycle = Node()
@@ -361,7 +361,7 @@ def test_bulk_blocks_promote_what_they_made_and_hide_nothing_from_the_collector(
     alive = gone() is not None  # promoted, not collected yet ...
     gc.collect()
     assert alive and gone() is None  # ... and a full collection still finds it
-    with bulk(10):  # a small block promotes nothing
+    with no_gc(10):  # a small block promotes nothing
         few = [[1], [2]]
     assert all(id(o) in {id(x) for x in gc.get_objects(generation=0)} for o in few)
 

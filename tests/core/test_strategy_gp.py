@@ -42,7 +42,30 @@ def test_registered_by_name_and_validates_options():
         GPStrategy(space, incumbent="best")
     with pytest.raises(ValueError, match="n_initial"):
         GPStrategy(space, n_initial=-1)
-    assert GPStrategy(space).n_initial == 2 * (space.dim + 1)
+    assert space.dim == 6 and GPStrategy(space).n_initial == 11  # ceil(1.5 * (6 + 1))
+
+
+def test_default_design_is_one_and_a_half_d_plus_one_then_the_gp_takes_over(monkeypatch):
+    for d, n in ((1, 3), (2, 5), (4, 8), (5, 9), (6, 11)):
+        assert GPStrategy(Space({f"x{i}": Real(0.0, 1.0) for i in range(d)})).n_initial == n
+    space = Space({f"x{i}": Real(0.0, 1.0) for i in range(6)})
+    strat = GPStrategy(space, seed=2)
+    design = strat.initial_configs()
+    assert len(design) == 11
+    fits: list[int] = []
+    real_fit = GaussianProcess.fit
+
+    def counting_fit(self, X, y, y_var=None):
+        fits.append(len(X))
+        return real_fit(self, X, y, y_var)
+
+    monkeypatch.setattr(GaussianProcess, "fit", counting_fit)
+    values = [float(sum((c[k] - 0.3) ** 2 for k in c)) for c in design]
+    assert strat.propose(Observations(design[:10], np.array(values[:10]), np.zeros(10)), [], 1,
+                         np.random.default_rng(0)) == [design[10]]
+    assert fits == []  # still in the design
+    out = strat.propose(Observations(design, np.array(values), np.zeros(11)), [], 1, np.random.default_rng(0))
+    assert fits == [11] and out[0] not in design
 
 
 def test_initial_design_comes_from_the_seed_and_skips_seen():

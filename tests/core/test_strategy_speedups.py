@@ -107,12 +107,12 @@ def test_infinite_space_is_never_exhausted_and_finite_one_is():
     assert not RBFStrategy(tiny).is_exhausted(Observations([{"k": 0}], np.array([1.0]), np.zeros(1)), [])
 
 
-def test_design_size_defaults_rbf_one_and_a_half_gp_twice_d_plus_one():
+def test_design_size_defaults_one_and_a_half_d_plus_one_for_rbf_and_gp():
     space = mixed_space()
     assert space.dim == 7 and RBFStrategy(space).n_initial == 12
     for d, n in ((1, 3), (2, 5), (5, 9), (6, 11)):
         assert RBFStrategy(Space({f"x{i}": Real(0.0, 1.0) for i in range(d)})).n_initial == n
-    assert GPStrategy(space).n_initial == 2 * (space.dim + 1)
+    assert GPStrategy(space).n_initial == 12
     assert make_strategy("rbf", space, seed=0, n_initial=4).n_initial == 4
 
 

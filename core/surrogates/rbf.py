@@ -149,6 +149,7 @@ class RBFSurrogate(Surrogate):
                 raise SurrogateFitError(f"RBF fit: linear system of {n} points could not be solved")
             coef, poly = full[:n], full[n:]
         self._centers, self._coef, self._poly = X, coef, poly
+        self._smoothed = bool(np.any(lam > 0))
         self._fitted = True
         return self
 
@@ -197,6 +198,11 @@ class RBFSurrogate(Surrogate):
             weights = -np.divide(self._coef, r, out=np.zeros_like(r), where=r > 0)
         grad = weights @ diff + self._tail[1:] @ self._poly
         return self._y_scale * grad
+
+    @property
+    def smoothed(self) -> bool:
+        """Whether the fit smooths (some point had a variance > 0), rather than interpolates."""
+        return self._fitted and self._smoothed
 
     @property
     def n_centers(self) -> int:

@@ -164,3 +164,28 @@ def test_study_with_rbf_is_reproducible():
     assert runs[0] == runs[1] and len(runs[0]) == 14
     assert len({space.key(c) for c in runs[0]}) == 14
     assert runs[0][:5] == RBFStrategy(space, n_initial=5, seed=11).initial_configs()
+
+
+@pytest.mark.parametrize("noisy", [True, False])
+def test_noisy_values_centre_the_search_on_the_smoothed_best(monkeypatch, noisy):
+    """One lucky draw among poor neighbours is the lowest value; with variances the search
+    centres where the smoothed model is lowest, without them on the lowest value."""
+    from uqhpo.strategies import rbf as strategy_module
+
+    space = Space({"x": Real(0.0, 1.0)})
+    xs = np.linspace(0.0, 1.0, 21)
+    values = (xs - 0.8) ** 2
+    values[2] = -0.05                                  # x = 0.1: lucky, its neighbours are ~0.5
+    variances = np.full(len(xs), 0.04 if noisy else 0.0)
+    obs = Observations([{"x": float(x)} for x in xs], values, variances)
+    centres = []
+    real = strategy_module.generate_candidates
+
+    def spy(blocks, center, *args, **kwargs):
+        centres.append(float(center[0]))
+        return real(blocks, center, *args, **kwargs)
+
+    monkeypatch.setattr(strategy_module, "generate_candidates", spy)
+    RBFStrategy(space, n_initial=5).propose(obs, [], 1, proposal_rng(0, len(xs)))
+    assert centres, "the surrogate search did not run"
+    assert (abs(centres[0] - 0.8) < 0.11) if noisy else centres[0] == pytest.approx(0.1)

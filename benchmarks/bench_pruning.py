@@ -15,6 +15,9 @@ Columns:
   data): its runtime varies several-fold with the machine's load;
 * epochs: epochs trained, summed over all replicate attempts (the last reported step of
   each), and its ratio: the resource pruning saves, independent of the machine's load;
+* CPU time: user + system seconds of the whole ``uqhpo run`` process tree (driver and
+  worker processes, start-up included), and its ratio: far less sensitive to the load
+  of a shared machine than the runtimes above, which are wall-clock;
 * counts of COMPLETE / PRUNED trials and the wall time of the whole study.
 
 "best ok" says whether the pruned study's best mean is no worse than the unpruned study's
@@ -24,7 +27,9 @@ Usage::
 
     python benchmarks/bench_pruning.py                         # template app, none/median/asha, seed 0
     python benchmarks/bench_pruning.py --apps template,hadronization --seeds 0,1,2
+    python benchmarks/bench_pruning.py --pruners none,median,asha,median-frac,asha-frac --seeds 0,1,2,3,4
     python benchmarks/bench_pruning.py --tables-only           # re-print from the stored studies
+    python benchmarks/bench_pruning.py --pruners asha-frac --reuse   # add a variant, keep the stored runs
 
 Timings on a shared machine are noisy; every ratio is against the unpruned study of the
 same app and seed measured in the same run.
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,11 +48,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: pruner settings (the same for both apps), as ``--set`` overrides; "none": pruning off
+#: pruner settings (the same for both apps), as ``--set`` overrides; "none": pruning off.
+#: "-frac": the same rule comparing configs at the same fraction of their own ``epochs``
+#: (``budget_key: epochs``) instead of at the same epoch; "asha-frac3" (min_steps 3) and
+#: "asha-frac-e2" (reduction factor 2): the variants tried on the tuning seeds 10-14
 PRUNERS = {
     "none": [],
     "median": ["pruner={name: median, warmup_steps: 3, min_trials: 4}"],
     "asha": ["pruner={name: asha, min_steps: 2, reduction_factor: 3, min_trials: 3}"],
+    "median-frac": ["pruner={name: median, warmup_steps: 3, min_trials: 4, budget_key: epochs}"],
+    "asha-frac": ["pruner={name: asha, min_steps: 2, reduction_factor: 3, min_trials: 3, budget_key: epochs}"],
+    "asha-frac3": ["pruner={name: asha, min_steps: 3, reduction_factor: 3, min_trials: 3, budget_key: epochs}"],
+    "asha-frac-e2": ["pruner={name: asha, min_steps: 2, reduction_factor: 2, min_trials: 3, budget_key: epochs}"],
 }
 
 
@@ -63,13 +76,20 @@ def run_study(app: str, pruner: str, seed: int, out: Path, workers: int) -> floa
     for item in PRUNERS[pruner]:
         cmd += ["--set", item]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     if done.returncode != 0:
         raise SystemExit(f"{name} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    (out / f"{name}.cpu").write_text(f"{cpu:.1f}\n")
     (out / f"{name}.wall").write_text(f"{wall:.1f}\n")
     return wall
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the waited-for child processes (and theirs) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(app: str, pruner: str, seed: int, out: Path) -> dict:
@@ -82,7 +102,7 @@ def measure(app: str, pruner: str, seed: int, out: Path) -> dict:
     reps = [r for t in trials for r in t.replicates]
     best = study.best
     test = best.metrics.get("test_loss")
-    wall_file = out / f"{name}.wall"
+    wall_file, cpu_file = out / f"{name}.wall", out / f"{name}.cpu"
     return {"app": app, "pruner": pruner, "seed": seed, "objective": best.value, "mean": best.mean, "std": best.std,
             "test": float(test) if isinstance(test, (int, float)) else math.nan,
             "train_s": sum(r.runtime or 0.0 for r in reps),
@@ -91,7 +111,8 @@ def measure(app: str, pruner: str, seed: int, out: Path) -> dict:
             "complete": sum(t.state.value == "COMPLETE" for t in trials),
             "pruned": sum(t.state.value == "PRUNED" for t in trials),
             "trainings": len(reps),
-            "wall": float(wall_file.read_text()) if wall_file.exists() else math.nan}
+            "wall": float(wall_file.read_text()) if wall_file.exists() else math.nan,
+            "cpu": float(cpu_file.read_text()) if cpu_file.exists() else math.nan}
 
 
 def _with_ratios(rows: list[dict]) -> list[dict]:
@@ -100,6 +121,7 @@ def _with_ratios(rows: list[dict]) -> list[dict]:
         r["ratio"] = r["train_s"] / base["train_s"] if base else math.nan
         r["ratio0"] = r["train_s_after0"] / base["train_s_after0"] if base else math.nan
         r["epoch_ratio"] = r["epochs"] / base["epochs"] if base else math.nan
+        r["cpu_ratio"] = r["cpu"] / base["cpu"] if base else math.nan
         r["ok"] = None if base is None or r is base else r["mean"] <= base["mean"] + max(r["std"], base["std"])
     return rows
 
@@ -107,28 +129,32 @@ def _with_ratios(rows: list[dict]) -> list[dict]:
 def table(rows: list[dict]) -> str:
     """One line per study."""
     lines = ["| app | seed | pruner | best objective | best mean ± std | test loss of best | training time (s) | "
-             "ratio | ratio w/o trial 0 | epochs | epoch ratio | best ok | COMPLETE / PRUNED | wall (s) |",
-             "|" + "---|" * 14]
+             "ratio | ratio w/o trial 0 | epochs | epoch ratio | CPU (s) | CPU ratio | best ok | COMPLETE / PRUNED | "
+             "wall (s) |",
+             "|" + "---|" * 16]
     for r in rows:
         ok = "-" if r["ok"] is None else ("yes" if r["ok"] else "no")
         lines.append(f"| {r['app']} | {r['seed']} | {r['pruner']} | {r['objective']:.4g} | {r['mean']:.4g} ± "
                      f"{r['std']:.2g} | {r['test']:.4g} | {r['train_s']:.0f} | {r['ratio']:.2f} | {r['ratio0']:.2f} | "
-                     f"{r['epochs']} | {r['epoch_ratio']:.2f} | {ok} | {r['complete']} / {r['pruned']} | "
+                     f"{r['epochs']} | {r['epoch_ratio']:.2f} | {r['cpu']:.0f} | {r['cpu_ratio']:.2f} | {ok} | "
+                     f"{r['complete']} / {r['pruned']} | "
                      f"{r['wall']:.0f} |")
     return "\n".join(lines)
 
 
 def summary(rows: list[dict]) -> str:
     """Per app and pruner over the seeds: median ratios, seeds whose best is ok."""
-    lines = ["| app | pruner | seeds | median time ratio | median ratio w/o trial 0 | median epoch ratio | best ok |",
-             "|" + "---|" * 7]
+    lines = ["| app | pruner | seeds | median time ratio | median ratio w/o trial 0 | median epoch ratio | "
+             "median CPU ratio | best ok |",
+             "|" + "---|" * 8]
     for app in dict.fromkeys(r["app"] for r in rows):
         for pruner in dict.fromkeys(r["pruner"] for r in rows if r["pruner"] != "none"):
             sel = [r for r in rows if (r["app"], r["pruner"]) == (app, pruner) and r["ok"] is not None]
             if sel:
-                med = {k: statistics.median(r[k] for r in sel) for k in ("ratio", "ratio0", "epoch_ratio")}
+                med = {k: statistics.median(r[k] for r in sel) for k in ("ratio", "ratio0", "epoch_ratio", "cpu_ratio")}
                 lines.append(f"| {app} | {pruner} | {len(sel)} | {med['ratio']:.2f} | {med['ratio0']:.2f} | "
-                             f"{med['epoch_ratio']:.2f} | {sum(bool(r['ok']) for r in sel)} of {len(sel)} |")
+                             f"{med['epoch_ratio']:.2f} | {med['cpu_ratio']:.2f} | "
+                             f"{sum(bool(r['ok']) for r in sel)} of {len(sel)} |")
     return "\n".join(lines)
 
 
@@ -140,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pruning"))
     p.add_argument("--tables-only", action="store_true", help="re-print the tables from stored studies")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep the studies already finished under --out (their .wall file exists), run the others")
     args = p.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -155,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             # favour the same variant (the baseline is not always first)
             for pruner in pruners[seed % len(pruners):] + pruners[:seed % len(pruners)]:
                 db = out / f"{_name(app, pruner, seed)}.db"
-                if not args.tables_only:
+                done = args.reuse and db.exists() and (out / f"{_name(app, pruner, seed)}.wall").exists()
+                if not args.tables_only and not done:
                     for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
                         stale.unlink(missing_ok=True)
                     wall = run_study(app, pruner, seed, out, args.workers)

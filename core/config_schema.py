@@ -172,7 +172,8 @@ class PrunerSection(BaseModel):
     """``pruner``: stop hopeless trainings early (off by default; see :mod:`uqhpo.pruners`).
 
     ``{name: median, warmup_steps: 5, min_trials: 5}`` or ``{name: asha, min_steps: 1,
-    reduction_factor: 3}``; ``metric`` names the reported value both read.
+    reduction_factor: 3}``; ``metric`` names the reported value both read; ``budget_key:
+    epochs`` compares configurations at the same fraction of their own number of steps.
     """
 
     model_config = _STRICT
@@ -182,6 +183,7 @@ class PrunerSection(BaseModel):
     min_steps: Optional[int] = Field(default=None, ge=1)
     reduction_factor: Optional[int] = Field(default=None, ge=2)
     metric: Optional[str] = Field(default=None, min_length=1)
+    budget_key: Optional[str] = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _keys_of_the_rule(self) -> PrunerSection:

@@ -19,127 +19,46 @@ lucky or unlucky seed does not decide alone.
   continues only if it ranks in the best ``1 / reduction_factor`` of the configurations
   that have reached that rung so far (the first one always continues).
 
+Fair to slow starters (``budget_key``, off by default): when the number of steps is itself
+a hyperparameter (e.g. ``epochs``), a configuration is compared with the others at the same
+*fraction of its own budget*, not at the same step: ASHA's rungs are at
+``E / reduction_factor**k`` of each configuration's ``E`` steps (k >= 1, at least
+``min_steps``), the median rule reads the others at ``s / E`` of theirs. A long training is
+then judged after the same share of its budget as a short one, not after the same number
+of steps (a slow-starting 25-epoch config is not ranked at step 2 against 6-epoch ones).
+
 Once pruned, every replicate of the configuration stops (running ones at their next
 report, waiting ones never start). A configuration that already completed a training is
 never pruned (e.g. the incumbent topped up by adaptive replication).
 
-:class:`PruningMonitor` is the driver-side bookkeeping (curves, decisions, pruned trials).
-Pure numpy/stdlib: importing it is light.
+:class:`PruningMonitor` is the driver-side bookkeeping (curves, decisions, pruned trials);
+it and :class:`Curves` live in ``uqhpo._pruning_curves``. Pure stdlib: importing it is light.
 """
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
-import time
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
+from ._pruning_curves import DEFAULT_METRICS, Curves, PruningMonitor, pick_metric
 from .trial import State, Trial
 
-logger = logging.getLogger("uqhpo")
-
 __all__ = ["Pruner", "MedianPruner", "ASHAPruner", "Curves", "PruningMonitor", "make_pruner", "pruner_spec",
-           "PRUNER_NAMES", "pick_metric", "pruner_options", "as_observed"]
-
-#: metric names tried, in order, when a pruner names none
-DEFAULT_METRICS = ("loss", "val_loss")
-
-
-def pick_metric(metrics: Mapping[str, Any], metric: Optional[str]) -> Optional[str]:
-    """The reported metric a pruner reads: ``metric`` when given, else "loss", else
-    "val_loss", else the only one reported; None when none applies."""
-    if metric is not None:
-        return metric if metric in metrics else None
-    for name in DEFAULT_METRICS:
-        if name in metrics:
-            return name
-    return next(iter(metrics)) if len(metrics) == 1 else None
-
-
-class Curves:
-    """Learning curves of one metric, per trial and replicate (latest attempt only).
-
-    Values are stored multiplied by ``sign`` (+1 minimise, -1 maximise): lower is better.
-    """
-
-    def __init__(self, metric: Optional[str] = None, sign: float = 1.0):
-        self.metric, self.sign = metric, float(sign)
-        # trial -> replicate index -> (attempt, [(step, signed value)] in report order)
-        self._series: dict[int, dict[int, tuple[int, list[tuple[int, float]]]]] = {}
-
-    def add(self, trial: int, index: int, attempt: int, step: int, metrics: Mapping[str, Any]) -> bool:
-        """Record one report; False when it holds no usable value of the metric."""
-        name = pick_metric(metrics, self.metric)
-        value = metrics.get(name) if name is not None else None
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(float(value)):
-            return False
-        reps = self._series.setdefault(int(trial), {})
-        held = reps.get(int(index))
-        if held is None or held[0] < int(attempt):   # a retry starts a new curve
-            held = (int(attempt), [])
-            reps[int(index)] = held
-        elif held[0] > int(attempt):                  # a late report of an older attempt
-            return False
-        held[1].append((int(step), self.sign * float(value)))
-        return True
-
-    def load(self, trials: Sequence[Trial]) -> None:
-        """Rebuild from stored records (the latest attempt of each replicate, unless it failed)."""
-        self._series = {}
-        for t in trials:
-            for r in t.latest().values():
-                if r.state in (State.FAILED, State.STALE):
-                    continue
-                for step, metrics in r.reports:
-                    self.add(t.number, r.index, r.attempt, int(step), metrics)
-
-    def trials(self) -> list[int]:
-        return list(self._series)
-
-    def steps(self, trial: int, index: int) -> list[int]:
-        """Steps replicate ``index`` of ``trial`` reported, in order."""
-        held = self._series.get(int(trial), {}).get(int(index))
-        return [] if held is None else [s for s, _ in held[1]]
-
-    def best(self, trial: int, index: int, step: Optional[float] = None) -> Optional[float]:
-        """The replicate's best (lowest signed) value up to ``step`` (all steps when None)."""
-        held = self._series.get(int(trial), {}).get(int(index))
-        if held is None:
-            return None
-        vals = [v for s, v in held[1] if step is None or s <= step]
-        return min(vals) if vals else None
-
-    def value_at(self, trial: int, step: int) -> Optional[float]:
-        """Mean over the trial's replicates that reached ``step`` of their best value up to
-        it (signed: lower is better); None when no replicate reached it. A replicate that
-        reports less often counts with its best up to its first report at or after ``step``."""
-        vals = []
-        for _, series in self._series.get(int(trial), {}).values():
-            best = math.inf
-            for s, v in series:
-                best = min(best, v)
-                if s >= step:
-                    vals.append(best)
-                    break
-        return sum(vals) / len(vals) if vals else None
-
-    def others_at(self, trial: int, step: int) -> list[float]:
-        """``value_at(t, step)`` of every other trial that reached ``step``."""
-        out = []
-        for t in self._series:
-            if t != int(trial):
-                v = self.value_at(t, step)
-                if v is not None:
-                    out.append(v)
-        return out
+           "PRUNER_NAMES", "pick_metric", "pruner_options", "as_observed", "DEFAULT_METRICS"]
 
 
 class Pruner(ABC):
-    """Decides from the curves whether a configuration should stop."""
+    """Decides from the curves whether a configuration should stop.
+
+    ``budget_key`` (None: off) names the config key holding each configuration's number of
+    steps (e.g. ``epochs``); the rules then compare configurations at the same fraction of
+    their own budget instead of at the same step.
+    """
 
     name = "base"
     metric: Optional[str] = None
+    budget_key: Optional[str] = None
 
     @abstractmethod
     def prune(self, trial: int, index: int, step: int, curves: Curves) -> Optional[str]:
@@ -149,6 +68,12 @@ class Pruner(ABC):
     @abstractmethod
     def to_dict(self) -> dict:
         """The spec :func:`make_pruner` rebuilds this pruner from (stored with the study)."""
+
+    def _optional(self, out: dict) -> dict:
+        for key in ("metric", "budget_key"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
 
 
 def _median(values: Sequence[float]) -> float:
@@ -162,35 +87,43 @@ class MedianPruner(Pruner):
 
     Args:
         warmup_steps: reports at steps up to and including this are never pruned.
-        min_trials: other configurations that must have reached the step before any
-            decision there.
+        min_trials: other configurations that must have reached the step (or the fraction
+            of their budget) before any decision there.
         metric: the reported metric to read (default: "loss", else "val_loss", else the
             only one reported).
+        budget_key: see :class:`Pruner`; with it the value at step ``s`` of a configuration
+            of ``E`` steps is compared with the median of the others at ``s / E`` of theirs.
     """
 
     name = "median"
 
-    def __init__(self, warmup_steps: int = 0, min_trials: int = 5, metric: Optional[str] = None):
+    def __init__(self, warmup_steps: int = 0, min_trials: int = 5, metric: Optional[str] = None,
+                 budget_key: Optional[str] = None):
         self.warmup_steps, self.min_trials, self.metric = int(warmup_steps), int(min_trials), metric
+        self.budget_key = budget_key
 
     def prune(self, trial: int, index: int, step: int, curves: Curves) -> Optional[str]:
         if step <= self.warmup_steps:
             return None
         own = curves.value_at(trial, step)
-        others = curves.others_at(trial, step)
+        if self.budget_key is None:
+            others, where = curves.others_at(trial, step), f"step {step}"
+        else:
+            budget = curves.budget(trial)
+            if budget is None:
+                return None
+            fraction = min(1.0, step / budget)
+            others, where = curves.others_at_fraction(trial, fraction), f"step {step} ({fraction:.0%} of its budget)"
         if own is None or len(others) < max(self.min_trials, 1):
             return None
         median = _median(others)
         if own > median:
-            return (f"replicate mean {curves.sign * own:.4g} at step {step} worse than the median "
+            return (f"replicate mean {curves.sign * own:.4g} at {where} worse than the median "
                     f"{curves.sign * median:.4g} of {len(others)} other configurations")
         return None
 
     def to_dict(self) -> dict:
-        out: dict[str, Any] = {"name": self.name, "warmup_steps": self.warmup_steps, "min_trials": self.min_trials}
-        if self.metric is not None:
-            out["metric"] = self.metric
-        return out
+        return self._optional({"name": self.name, "warmup_steps": self.warmup_steps, "min_trials": self.min_trials})
 
 
 class ASHAPruner(Pruner):
@@ -203,17 +136,21 @@ class ASHAPruner(Pruner):
         min_trials: configurations (itself included) that must have reached a rung before
             anything is pruned there (1: pure ASHA, the first one always continues).
         metric: the reported metric to read (see :class:`MedianPruner`).
+        budget_key: see :class:`Pruner`; with it the rungs of a configuration of ``E`` steps
+            are at the fractions ``reduction_factor**-k`` (k >= 1) of ``E`` that leave it at
+            least ``min_steps`` steps, and it is ranked against the others at the same
+            fraction of their own budgets.
     """
 
     name = "asha"
 
     def __init__(self, min_steps: int = 1, reduction_factor: int = 3, min_trials: int = 1,
-                 metric: Optional[str] = None):
+                 metric: Optional[str] = None, budget_key: Optional[str] = None):
         self.min_steps, self.reduction_factor = int(min_steps), int(reduction_factor)
-        self.min_trials, self.metric = int(min_trials), metric
+        self.min_trials, self.metric, self.budget_key = int(min_trials), metric, budget_key
 
     def rungs_between(self, low: float, high: int) -> list[int]:
-        """Rung steps ``r`` with ``low < r <= high``, ascending."""
+        """Rung steps ``r`` with ``low < r <= high``, ascending (rungs in steps)."""
         out, r = [], self.min_steps
         while r <= high:
             if r > low:
@@ -221,38 +158,58 @@ class ASHAPruner(Pruner):
             r *= self.reduction_factor
         return out
 
+    def fraction_rungs(self, budget: float) -> list[float]:
+        """Rung fractions of a configuration of ``budget`` steps, ascending: ``1 / eta**k``
+        (k >= 1, eta = ``reduction_factor``) with ``budget / eta**k >= min_steps``."""
+        out, k = [], 1
+        while budget / self.reduction_factor ** k >= self.min_steps - 1e-9:
+            out.append(self.reduction_factor ** -k)
+            k += 1
+        return out[::-1]
+
     def prune(self, trial: int, index: int, step: int, curves: Curves) -> Optional[str]:
         steps = curves.steps(trial, index)
         previous = steps[-2] if len(steps) >= 2 else -math.inf
-        for rung in self.rungs_between(previous, step):   # judged once, when the replicate reaches the rung
+        # rungs passed since the previous report, judged once: (rung step, None or fraction)
+        if self.budget_key is None:
+            rungs: list[tuple[int, Optional[float]]] = [(r, None) for r in self.rungs_between(previous, step)]
+        else:
+            budget = curves.budget(trial)
+            if budget is None:
+                return None
+            rungs = []
+            for f in self.fraction_rungs(budget):
+                at = curves.step_at(trial, f)
+                if at is not None and previous < at <= step:
+                    rungs.append((at, f))
+        for rung, fraction in rungs:
             own = curves.value_at(trial, rung)
             if own is None:
                 continue
-            others = curves.others_at(trial, rung)
+            others = curves.others_at(trial, rung) if fraction is None else curves.others_at_fraction(trial, fraction)
             n = len(others) + 1
             if n < max(self.min_trials, 1):
                 continue
             keep = max(1, n // self.reduction_factor)
             rank = sum(1 for v in others if v < own)
             if rank >= keep:
-                return (f"replicate mean {curves.sign * own:.4g} at rung {rung} ranks {rank + 1} of {n}; "
+                where = f"rung {rung}" if fraction is None else f"rung {rung} ({fraction:.0%} of its budget)"
+                return (f"replicate mean {curves.sign * own:.4g} at {where} ranks {rank + 1} of {n}; "
                         f"only the best {keep} continue")
         return None
 
     def to_dict(self) -> dict:
-        out: dict[str, Any] = {"name": self.name, "min_steps": self.min_steps,
-                               "reduction_factor": self.reduction_factor, "min_trials": self.min_trials}
-        if self.metric is not None:
-            out["metric"] = self.metric
-        return out
+        return self._optional({"name": self.name, "min_steps": self.min_steps,
+                               "reduction_factor": self.reduction_factor, "min_trials": self.min_trials})
 
 
 # -- specs ------------------------------------------------------------------------------------
 # name -> (class, {option: (minimum, kind)}) ; kind "int" or "str"
 _OPTIONS: dict[str, tuple[type[Pruner], dict[str, tuple[Optional[int], str]]]] = {
-    "median": (MedianPruner, {"warmup_steps": (0, "int"), "min_trials": (1, "int"), "metric": (None, "str")}),
+    "median": (MedianPruner, {"warmup_steps": (0, "int"), "min_trials": (1, "int"), "metric": (None, "str"),
+                              "budget_key": (None, "str")}),
     "asha": (ASHAPruner, {"min_steps": (1, "int"), "reduction_factor": (2, "int"), "min_trials": (1, "int"),
-                          "metric": (None, "str")}),
+                          "metric": (None, "str"), "budget_key": (None, "str")}),
 }
 PRUNER_NAMES = ("none", *_OPTIONS)
 
@@ -293,7 +250,8 @@ def make_pruner(spec: Any) -> Optional[Pruner]:
         minimum, kind = allowed[key]
         if kind == "str":
             if not isinstance(value, str) or not value:
-                raise ValueError(f"pruner.{key}: must be a metric name, got {value!r}")
+                what = "a config key" if key == "budget_key" else "a metric name"
+                raise ValueError(f"pruner.{key}: must be {what}, got {value!r}")
         elif isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
             raise ValueError(f"pruner.{key}: must be an integer >= {minimum}, got {value!r}")
     return cls(**options)
@@ -325,60 +283,3 @@ def as_observed(trial: Trial) -> Trial:
         return dataclasses.replace(r, state=State.COMPLETE if usable else State.FAILED)
 
     return dataclasses.replace(trial, replicates=[view(r) for r in trial.replicates])
-
-
-# -- the driver's bookkeeping -----------------------------------------------------------------
-class PruningMonitor:
-    """What the driver keeps to prune: the curves, and the trials already pruned.
-
-    Args:
-        pruner: the rule.
-        sign: +1 when the study minimises, -1 when it maximises.
-        refresh_s: the curves are re-read from the storage (reports of other drivers) when
-            older than this; the driver's own reports are added at once.
-        clock: monotonic seconds (a test may pass a fake one).
-    """
-
-    def __init__(self, pruner: Pruner, sign: float = 1.0, refresh_s: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic):
-        self.pruner, self.refresh_s, self.clock = pruner, float(refresh_s), clock
-        self.curves = Curves(pruner.metric, sign)
-        self.pruned: dict[int, str] = {}     # trial -> reason
-        # trials with a completed training are never pruned: a config that finished once keeps
-        # its aggregate (e.g. the incumbent topped up by adaptive replication)
-        self.completed: set[int] = set()
-        self._synced = -math.inf
-
-    def stale(self) -> bool:
-        """True when the curves should be re-read from the storage."""
-        return self.clock() - self._synced >= self.refresh_s
-
-    def sync(self, trials: Sequence[Trial]) -> None:
-        """Re-read every curve from stored records; trials stored PRUNED stay pruned."""
-        self.curves.load(trials)
-        for t in trials:
-            states = {r.state for r in t.latest().values()}
-            if t.number not in self.pruned and State.PRUNED in states:
-                self.pruned[t.number] = "pruned earlier"
-            if State.COMPLETE in states:
-                self.completed.add(t.number)
-        self._synced = self.clock()
-
-    def report(self, trial: int, index: int, attempt: int, step: int, metrics: Mapping[str, Any]) -> bool:
-        """Record one report; True when the trial is (now or already) pruned."""
-        if trial in self.pruned:
-            return True
-        if not self.curves.add(trial, index, attempt, step, metrics) or trial in self.completed:
-            return False
-        reason = self.pruner.prune(trial, index, int(step), self.curves)
-        if reason is None:
-            return False
-        self.pruned[trial] = reason
-        logger.info("trial %d pruned at step %d: %s", trial, step, reason)
-        return True
-
-    def last_value(self, trial: int, index: int) -> Optional[float]:
-        """The replicate's best reported value so far, in the study's direction (the loss a
-        PRUNED replicate is stored with), or None."""
-        best = self.curves.best(trial, index)
-        return None if best is None else self.curves.sign * best

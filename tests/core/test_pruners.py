@@ -125,6 +125,7 @@ def test_monitor_remembers_pruned_trials_and_reads_stored_ones():
     ({"name": "asha", "min_steps": 1.5}, "pruner.min_steps: must be an integer >= 1, got 1.5"),
     ({"name": "median", "min_steps": 2}, "pruner.min_steps: unknown key for name: median"),
     ({"name": "hyperband"}, "pruner.name: unknown pruner 'hyperband'"),
+    ({"name": "asha", "budget_key": ""}, "pruner.budget_key: must be a config key, got ''"),
     ({"warmup_steps": 2}, "pruner.name: required key is missing"),
     (3, "pruner: expected a name or a mapping"),
 ])
@@ -137,6 +138,109 @@ def test_bad_specs_give_one_line_naming_the_key(spec, message):
 def test_specs_round_trip_and_off_by_default():
     assert make_pruner(None) is None and make_pruner("none") is None and pruner_spec({"name": "none"}) is None
     for spec in ({"name": "median", "warmup_steps": 5, "min_trials": 5},
-                 {"name": "asha", "min_steps": 2, "reduction_factor": 4, "min_trials": 1, "metric": "val_loss"}):
+                 {"name": "asha", "min_steps": 2, "reduction_factor": 4, "min_trials": 1, "metric": "val_loss"},
+                 {"name": "median", "warmup_steps": 0, "min_trials": 2, "budget_key": "epochs"},
+                 {"name": "asha", "min_steps": 1, "reduction_factor": 3, "min_trials": 3, "budget_key": "epochs"}):
         assert pruner_spec(spec) == spec
     assert isinstance(make_pruner("asha"), ASHAPruner)
+
+
+# -- fractions of each configuration's own budget (budget_key) ---------------------------------
+def budgeted(data: dict, budgets: dict) -> Curves:
+    c = curves_of(data)
+    for trial, steps in budgets.items():
+        c.set_budget(trial, steps)
+    return c
+
+
+def test_values_at_a_fraction_of_each_configs_own_budget():
+    c = budgeted({0: {0: [(s, 10.0 - s) for s in range(1, 7)]}, 1: {0: [(s, 20.0 - s) for s in range(1, 19)]},
+                  2: {0: [(1, 0.0)]}}, {0: 6, 1: 18})
+    # a third of 6 steps is step 2, of 18 steps step 6; trial 2 has no budget
+    assert c.step_at(0, 1 / 3) == 2 and c.step_at(1, 1 / 3) == 6 and c.step_at(2, 1 / 3) is None
+    assert c.step_at(0, 0.01) == 1                      # never before the first step
+    c.set_budget(3, 7)
+    assert c.step_at(3, 1 / 3) == 3                     # the first step with at least a third trained
+    assert c.value_at_fraction(0, 1 / 3) == 8.0 and c.value_at_fraction(1, 1 / 3) == 14.0
+    assert c.others_at_fraction(2, 1 / 3) == [8.0, 14.0] and c.others_at_fraction(0, 1.0) == [2.0]
+
+
+def test_asha_rungs_are_fractions_of_the_own_budget_leaving_min_steps():
+    pruner = ASHAPruner(min_steps=2, reduction_factor=3, budget_key="epochs")
+    assert pruner.fraction_rungs(25) == pytest.approx([1 / 9, 1 / 3])
+    assert pruner.fraction_rungs(12) == pytest.approx([1 / 3])     # 12 / 9 < 2 steps
+    assert pruner.fraction_rungs(5) == []                          # 5 / 3 < 2 steps: never judged
+
+
+def slow_starter_curves() -> dict:
+    """Three short configs (6 steps) that start fast and stall, a long one (trial 9, 18
+    steps) that starts slowly: worst at step 2, best at a third of its budget (step 6)."""
+    data = {t: {0: [(s, 2.0 + t * 0.1 + 1.0 / s) for s in range(1, 7)]} for t in range(3)}
+    data[9] = {0: [(s, 2.0 + 2.0 / s) for s in range(1, 19)]}      # step 2: 3.0; step 6: 2.33
+    return data
+
+
+BUDGETS = {0: 6, 1: 6, 2: 6, 9: 18}
+
+
+def replay(pruner, data: dict, trial: int = 9) -> list:
+    """The others' whole curves, then ``trial``'s reports one by one: the decision after each."""
+    c = budgeted({t: reps for t, reps in data.items() if t != trial}, BUDGETS)
+    c.set_budget(trial, BUDGETS[trial])
+    out = []
+    for step, value in data[trial][0]:
+        c.add(trial, 0, 0, step, {"loss": value})
+        out.append(pruner.prune(trial, 0, step, c))
+    return out
+
+
+def test_asha_by_fraction_keeps_a_slow_starter_that_the_same_step_prunes():
+    data = slow_starter_curves()
+    raw = replay(ASHAPruner(min_steps=2, reduction_factor=3), data)
+    assert raw[1] is not None and "rung 2 ranks 4 of 4" in raw[1]        # 3.0 against 2.5, 2.6, 2.7
+    frac = ASHAPruner(min_steps=2, reduction_factor=3, budget_key="epochs")
+    assert frac.fraction_rungs(18) == pytest.approx([1 / 9, 1 / 3])
+    # rung 1/9 = step 2: the short ones at step 1 (3.0, 3.1, 3.2), it ties the best;
+    # rung 1/3 = step 6 (2.33) against the short ones at step 2 (2.5, 2.6, 2.7): the best
+    assert replay(frac, data) == [None] * 18
+    # a long config that stalls at 2.8: kept at 1/9 (2.9), pruned at 1/3 of its budget, once
+    data[9] = {0: [(1, 3.5), (2, 2.9)] + [(s, 2.8) for s in range(3, 19)]}
+    decisions = replay(frac, data)
+    assert decisions[5] is not None and "rung 6 (33% of its budget) ranks 4 of 4" in decisions[5]
+    assert [d for i, d in enumerate(decisions) if i != 5] == [None] * 17
+    # a config whose budget is unknown is never judged
+    assert frac.prune(9, 0, 6, curves_of(data)) is None
+
+
+def test_median_by_fraction_reads_the_others_at_the_same_share_of_their_budgets():
+    data = slow_starter_curves()
+    data[9] = {0: [(s, 2.0 + 4.0 / s) for s in range(1, 19)]}         # step 2: 4.0
+    c = budgeted(data, BUDGETS)
+    assert MedianPruner(warmup_steps=1, min_trials=3).prune(9, 0, 2, c) is not None   # 4.0 vs 2.6 at step 2
+    frac = MedianPruner(warmup_steps=1, min_trials=3, budget_key="epochs")
+    # step 2 of 18 (11 %): the others at step 1 of 6 (3.0, 3.1, 3.2): 4.0 is worse -> pruned
+    assert frac.prune(9, 0, 2, c) is not None
+    data[9] = {0: [(s, 2.0 + 1.8 / s) for s in range(1, 19)]}         # step 2: 2.9 < 3.1
+    c = budgeted(data, BUDGETS)
+    assert frac.prune(9, 0, 2, c) is None
+    assert frac.prune(9, 0, 9, c) is None               # half: 2.2 against 2.33, 2.43, 2.53
+    assert MedianPruner(warmup_steps=1, min_trials=3).prune(9, 0, 9, c) is None    # nobody else at step 9
+
+
+def test_monitor_reads_budgets_from_configs_and_judges_a_new_trial_after_the_next_sync():
+    clock = [0.0]
+    monitor = PruningMonitor(MedianPruner(warmup_steps=0, min_trials=1, budget_key="epochs"), refresh_s=60.0,
+                             clock=lambda: clock[0])
+    done = Trial(0, {"epochs": 4}, 1, [Replicate(0, 0, 0, 1, State.COMPLETE, loss=1.0,
+                                                 reports=[(s, {"loss": 1.0}) for s in range(1, 5)])])
+    monitor.sync([done])
+    assert monitor.curves.budget(0) == 4.0 and not monitor.stale()
+    # trial 1 (8 epochs) was created after the sync: its first report is not judged and the
+    # curves go stale so the driver re-reads them before the next one
+    assert not monitor.report(1, 0, 0, 1, {"loss": 9.0}) and monitor.stale()
+    running = Trial(1, {"epochs": 8}, 1, [Replicate(1, 0, 0, 2, State.RUNNING, reports=[(1, {"loss": 9.0})])])
+    no_key = Trial(2, {"lr": 0.1}, 1, [Replicate(2, 0, 0, 3, State.RUNNING)])
+    monitor.sync([done, running, no_key])
+    assert monitor.curves.budget(1) == 8.0 and monitor.curves.budget(2) is None
+    assert monitor.report(1, 0, 0, 2, {"loss": 9.0})                 # 25 % of 8: trial 0 at step 1 has 1.0
+    assert not monitor.report(2, 0, 0, 1, {"loss": 99.0}) and not monitor.stale()   # no budget: never pruned

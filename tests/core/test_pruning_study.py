@@ -153,6 +153,40 @@ def test_create_study_refuses_a_bad_pruner_and_yaml_names_the_key(tmp_path):
     cfg = validate_config({**base, "pruner": {"name": "asha", "min_steps": 2}}, base_dir=tmp_path)
     assert cfg.pruner.spec() == {"name": "asha", "min_steps": 2}
     assert validate_config(base, base_dir=tmp_path).pruner.spec() == {}
+    cfg = validate_config({**base, "pruner": {"name": "median", "budget_key": "epochs"}}, base_dir=tmp_path)
+    assert cfg.pruner.spec() == {"name": "median", "budget_key": "epochs"}
+    with pytest.raises(ConfigError, match="pruner.budget_key: "):
+        validate_config({**base, "pruner": {"name": "asha", "budget_key": ""}}, base_dir=tmp_path)
+
+
+def budget_task(config, ctx):
+    """A curve that depends only on the fraction trained: ``x + 0.3 / (step / epochs)``, so
+    a long training is worse than a short one at the same step but equal at the same share."""
+    value = None
+    for step in range(1, config["epochs"] + 1):
+        value = config["x"] + 0.3 * config["epochs"] / step
+        ctx.report(step, loss=value)
+    return value
+
+
+@pytest.mark.parametrize("budget_key", [None, "epochs"])
+def test_budget_key_lets_a_long_slow_starting_config_finish(tmp_path, budget_key):
+    space = {"x": uqhpo.Real(0.0, 1.0), "epochs": uqhpo.Integer(2, 20)}
+    pruner = {"name": "median", "warmup_steps": 2, "min_trials": 3}
+    if budget_key is not None:
+        pruner["budget_key"] = budget_key
+    study = uqhpo.create_study(space, strategy="random", seed=0, n_replicates=2, pruner=pruner,
+                               storage=f"sqlite:///{tmp_path / 's.db'}")
+    for x, epochs in ((0.5, 6), (0.6, 6), (0.7, 6), (0.0, 18)):
+        study.enqueue({"x": x, "epochs": epochs})
+    study.optimize(budget_task, n_trials=4)
+    long = study.all_trials()[3]
+    if budget_key is None:   # at step 3: 0.0 + 1.8 against the short ones' 1.1, 1.2, 1.3
+        assert long.state == State.PRUNED and study.best.config["x"] == 0.5
+        assert {r.error for r in long.replicates} >= {"pruned at step 3"}
+    else:                    # judged at the same share of its 18 steps: never worse than the median
+        assert long.state == State.COMPLETE and study.best.number == 3
+        assert all([s for s, _ in r.reports] == list(range(1, 19)) for r in long.replicates)
 
 
 # -- local worker processes -------------------------------------------------------------------

@@ -255,8 +255,10 @@ def study_ask_tell(kinds: list[str], sizes: list[int], repeats: int, directory: 
 def status_time(kind: str, n_replicates: int, directory: str, k: int = K) -> dict:
     """Seconds of ``uqhpo status`` on a study of ``n_replicates`` replicates (a new process,
     as a user runs it), and for comparison of ``python -c 'import uqhpo.cli'`` (the
-    interpreter and imports alone) and of one ``Storage.get_trials`` in this process (what
-    handing over every record costs, which any status pays); the best of 3 runs each."""
+    interpreter and imports alone) and of an open plus one ``Storage.get_trials`` in this
+    process (what handing over every record costs, which any status pays); the best of 3
+    runs each. A journal is timed twice: as built (no snapshot: the whole log replayed) and
+    with the snapshot that a writer's open leaves next to it (``<file>.snapshot``)."""
     url = _url_of(kind, directory, f"status-{kind}")
     t0 = time.perf_counter()
     build_study(url, -(-n_replicates // k), k).storage.close()
@@ -270,16 +272,30 @@ def status_time(kind: str, n_replicates: int, directory: str, k: int = K) -> dic
             text = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
             times.append(time.perf_counter() - t)
         return min(times), text
+    def best_read() -> float:
+        reads = []
+        for _ in range(3):
+            t = time.perf_counter()
+            storage = get_storage(url, read_only=True)
+            storage.get_trials("default")
+            reads.append(time.perf_counter() - t)
+            storage.close()
+        return min(reads)
     status_s, text = best_of_3([sys.executable, "-m", "uqhpo.cli", "status", url])
     import_s, _ = best_of_3([sys.executable, "-c", "import uqhpo.cli"])
-    reads = []
-    for _ in range(3):
-        storage = get_storage(url, read_only=True)
+    out = {"built": built, "status": status_s, "imports": import_s, "read": best_read(), "text": text}
+    if kind == "journal":
+        # the bulk append above left no snapshot (the timings so far replay the whole log); a
+        # writer leaves one: its first open replays the log and writes ``<file>.snapshot``
         t = time.perf_counter()
-        storage.get_trials("default")
-        reads.append(time.perf_counter() - t)
-        storage.close()
-    return {"built": built, "status": status_s, "imports": import_s, "read": min(reads), "text": text}
+        writer = get_storage(url)
+        writer.list_studies()
+        writer.close()
+        out["snapshot_written"] = time.perf_counter() - t
+        out["snapshot_exists"] = os.path.exists(f"{getattr(writer, 'path', '')}.snapshot")  # none under 4 MiB
+        out["snapshot_status"], _ = best_of_3([sys.executable, "-m", "uqhpo.cli", "status", url])
+        out["snapshot_read"] = best_read()
+    return out
 
 
 def _print_study_table(st: dict, kinds: list[str], sizes: list[int]) -> None:
@@ -330,10 +346,19 @@ def main() -> None:
         n_reps = args.status_replicates if not args.quick else min(args.status_replicates, 10_000)
         print(f"\nuqhpo status on a study of {n_reps} replicates ({-(-n_reps // K)} trials x {K}; a new process, "
               "best of 3)")
+        statuses: dict = {}
         for kind in ["sqlite", "journal"]:
-            res_s = status_time(kind, n_reps, directory)
+            res_s = statuses[kind] = status_time(kind, n_reps, directory)
             print(f"{kind:8s} status {res_s['status']:6.2f} s (interpreter + imports alone {res_s['imports']:.2f} s; "
-                  f"one get_trials of all records {res_s['read']:.2f} s; built in {res_s['built']:.1f} s)", flush=True)
+                  f"open + one get_trials of all records {res_s['read']:.2f} s; built in {res_s['built']:.1f} s"
+                  f"{'; no snapshot: the whole log replayed' if kind == 'journal' else ''})", flush=True)
+            if "snapshot_status" in res_s:
+                leaves = "the snapshot a writer leaves" if res_s["snapshot_exists"] else "no snapshot (log too short)"
+                print(f"{kind:8s} status {res_s['snapshot_status']:6.2f} s with {leaves} (open + "
+                      f"get_trials {res_s['snapshot_read']:.2f} s; the writer's open that wrote it "
+                      f"{res_s['snapshot_written']:.2f} s)", flush=True)
+                print(f"journal / sqlite status: {res_s['status'] / statuses['sqlite']['status']:.2f}x without the "
+                      f"snapshot, {res_s['snapshot_status'] / statuses['sqlite']['status']:.2f}x with it", flush=True)
         if args.only is None:
             print(f"\n{n_procs} concurrent writer processes, {n_trials} trials each (add_trial + claim + finish)")
             print(f"{'backend':8s} {'written':>8s} {'lost':>5s} {'dup':>4s} {'unfinished':>10s} "

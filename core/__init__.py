@@ -25,6 +25,7 @@ _LAZY = {
     "make_executor": "uqhpo.executors",
     "StudySettings": "uqhpo.settings",
     "DataTask": "uqhpo.data_task",
+    "recommend": "uqhpo.recommendation",
 }
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import uqhpo
+from uqhpo import uq
 from uqhpo.trial import State
 from uqhpo.uq import aggregate
 
@@ -78,3 +79,28 @@ def test_optimize_adaptive_ends_with_a_fully_replicated_incumbent(tmp_path):
     counts = [t.n_replicates for t in trials]
     assert min(counts) == 1 and sum(counts) < 3 * 15      # weak configs cost one training
     assert uqhpo.load_study(f"sqlite:///{tmp_path}/a.db").adaptive
+
+
+def test_two_agreeing_draws_are_not_exact_for_the_surrogate(monkeypatch):
+    """uq.PRIOR_DOF: the noise a multi-replicate config shows the strategy is its own spread
+    shrunk toward the pooled one, so two draws that happen to agree are not 'exact'."""
+    s = uqhpo.create_study(_space(), strategy="random", seed=2, n_replicates=2, adaptive_replicates=True, kappa=0)
+    a = s.ask()
+    s.tell(a, 1.0)
+    assert s.ask().number == a.number            # the incumbent is confirmed first
+    s.tell(a.number, 1.0)                        # a: [1.0, 1.0], own spread 0
+    b = s.ask()
+    s.tell(b, 0.0)
+    assert s.ask().number == b.number
+    s.tell(b.number, 2.0)                        # b: [0.0, 2.0], own var 2; pooled var (0 + 2) / 2 = 1
+    obs = s.observations()
+    dof = uq.PRIOR_DOF
+    assert dof > 0
+    assert obs.variances[0] == pytest.approx((dof * 1.0) / (1 + dof) / 2)
+    assert obs.variances[1] == pytest.approx((2.0 + dof * 1.0) / (1 + dof) / 2)
+    assert list(obs.values) == pytest.approx([1.0, 1.0])          # the means are untouched
+    monkeypatch.setattr(uq, "PRIOR_DOF", 0.0)
+    raw = uqhpo.create_study(_space(), strategy="random", seed=2, n_replicates=2, adaptive_replicates=True, kappa=0)
+    for number, values in [(raw.add_trial(a.config, 2), [1.0, 1.0]), (raw.add_trial(b.config, 2), [0.0, 2.0])]:
+        raw.tell(number, values)
+    assert list(raw.observations().variances) == pytest.approx([0.0, 1.0])  # the old behaviour

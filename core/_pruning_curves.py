@@ -111,13 +111,12 @@ class Curves:
 
     def others_at(self, trial: int, step: int) -> list[float]:
         """``value_at(t, step)`` of every other trial that reached ``step``."""
-        out = []
-        for t in self._series:
-            if t != int(trial):
-                v = self.value_at(t, step)
-                if v is not None:
-                    out.append(v)
-        return out
+        return self._of_others(trial, lambda t: self.value_at(t, step))
+
+    def _of_others(self, trial: int, value: Callable[[int], Optional[float]]) -> list[float]:
+        """``value(t)`` of every trial but ``trial`` where it is not None."""
+        values = (value(t) for t in self._series if t != int(trial))
+        return [v for v in values if v is not None]
 
     # -- fractions of each configuration's own budget -------------------------------------------
     def set_budget(self, trial: int, steps: float) -> None:
@@ -145,13 +144,7 @@ class Curves:
     def others_at_fraction(self, trial: int, fraction: float) -> list[float]:
         """``value_at_fraction(t, fraction)`` of every other trial with a known budget
         that got there."""
-        out = []
-        for t in self._series:
-            if t != int(trial):
-                v = self.value_at_fraction(t, fraction)
-                if v is not None:
-                    out.append(v)
-        return out
+        return self._of_others(trial, lambda t: self.value_at_fraction(t, fraction))
 
 
 class Rule(Protocol):

@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmds["status"].add_argument("--stale-after", type=float, default=120.0,
                                 help="seconds without heartbeat after which a RUNNING trial counts as stale")
     cmds["best"].add_argument("--format", choices=("json", "yaml"), default="json")
+    cmds["best"].add_argument("--rule", choices=("best", "surrogate"), default=None,
+                              help="lowest aggregate, or best GP-smoothed value among the observed configs "
+                                   "(default: the study's uq.recommend, else best)")
     cmds["export"].add_argument("--format", choices=("csv", "json"), default="csv")
     cmds["export"].add_argument("--rows", choices=("trials", "replicates", "reports"), default="trials",
                                 help="one row per trial (JSON: with nested replicates and reports), per "

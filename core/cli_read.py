@@ -160,13 +160,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_best(args: argparse.Namespace) -> int:
     from .analysis.describe import objective_formula  # noqa: PLC0415
+    from .recommendation import recommend, rule_of  # noqa: PLC0415
 
     study, _ = open_study(args.target, args.study)
-    best = study.best_or_none()
-    if best is None:
+    if study.best_or_none() is None:
         raise UserError(f"study '{study.name}' has no completed trial yet")
     s = study.settings
-    out = {"study": study.name, "trial": best.number, "config": best.config, "objective": best.value,
+    try:
+        rule = getattr(args, "rule", None) or rule_of(s)
+        best = recommend(study, rule)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    out = {"study": study.name, "rule": rule, "trial": best.number, "config": best.config, "objective": best.value,
            "objective_formula": objective_formula(s.kappa, s.direction), "kappa": s.kappa,
            "mean": best.mean, "std": best.std if best.n > 1 else None, "n": best.n,
            "losses": list(best.losses), "metrics": best.metrics}

@@ -57,7 +57,8 @@ def _create_or_continue(cfg: Any, must_exist: bool = False) -> Any:
 
 def _user_settings(cfg: Any) -> dict:
     # the pruner may change on resume: stored where Study.pruner reads it, None = off
-    out: dict[str, Any] = {"config": cfg.to_dict(), "pruner": cfg.pruner.spec() or None}
+    out: dict[str, Any] = {"config": cfg.to_dict(), "pruner": cfg.pruner.spec() or None,
+                           "recommend": cfg.uq.recommend}  # read by uqhpo.recommendation.rule_of
     if cfg.source is not None:  # its folder goes on sys.path again on `resume STORAGE`
         out["config_file"] = str(cfg.source)
     return out

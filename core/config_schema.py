@@ -117,6 +117,9 @@ class UQSection(BaseModel):
     replicates_parallel: bool = True
     # train new configs once and top the incumbent up to `replicates` (see create_study)
     adaptive: bool = False
+    # which observed config `uqhpo best` recommends: the lowest aggregate, or the best
+    # GP-smoothed one (uqhpo.recommendation); it does not steer the search, so it may change on resume
+    recommend: Literal["best", "surrogate"] = "best"
 
     @field_validator("kappa", mode="before")
     @classmethod
@@ -259,9 +262,11 @@ class Config(BaseModel):
     def identity(self) -> dict:
         """What defines the objective and the search, as dotted keys -> values: task,
         effective space, uq settings (not the replicate parallelism), data, seed, direction
-        and strategy. The budget, executor and storage may change on resume; these may not."""
+        and strategy. The budget, executor, storage and recommendation rule may change on
+        resume; these may not."""
         uq = self.uq.model_dump()
         uq.pop("replicates_parallel")
+        uq.pop("recommend")  # how the result is read, not what is searched
         return {"task": self.task, "space": self.search_space.to_dict() if self._space else None,
                 "uq": uq, "data": self.data or {}, "seed": self.seed, "direction": self.direction,
                 "strategy": self.strategy.model_dump()}

@@ -316,3 +316,28 @@ def test_progress_bar_on_a_terminal_plain_lines_otherwise(workdir, capsys, monke
     write(workdir / "c.yaml", CONFIG)
     assert main(["run", "c.yaml", "--quiet"]) == 0
     assert terminal.getvalue() == ""
+
+
+def test_best_follows_the_recommendation_rule_which_may_change_on_resume(workdir, capsys):
+    import uqhpo
+    from uqhpo.recommendation import recommend_trial
+
+    cfg = write(workdir / "tiny.yaml", CONFIG.replace("budget: {trials: 4}", "budget: {trials: 8}")
+                .replace("uq: {replicates: 2}", "uq: {replicates: 2, recommend: surrogate}"))
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    study = uqhpo.load_study("sqlite:///runs/tiny/study.db")
+    trials = study.all_trials()
+    expected = {rule: recommend_trial(trials, study.space, study.settings, rule) for rule in ("best", "surrogate")}
+    assert expected["best"] == study.best.number
+    capsys.readouterr()
+    assert main(["best", str(cfg)]) == 0                                  # the study's rule
+    out = json.loads(capsys.readouterr().out)
+    assert (out["rule"], out["trial"]) == ("surrogate", expected["surrogate"])
+    assert main(["best", str(cfg), "--rule", "best"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["rule"], out["trial"]) == ("best", expected["best"])
+    # the rule reads the result, it does not define the search: a resume may change it
+    assert main(["resume", str(cfg), "--quiet", "--set", "uq.recommend=best"]) == 0
+    capsys.readouterr()
+    assert main(["best", "runs/tiny/study.db"]) == 0
+    assert json.loads(capsys.readouterr().out)["rule"] == "best"

@@ -274,6 +274,7 @@ class JournalStorage(PlannedStorage):
                     fh.write(_owner_text())
             except OSError:
                 pass  # an empty marker still works: it expires after _MARKER_TTL
+            _remove_orphans(self._snapshot_path)
             fd = self._handle()
             if not self._snapshot_bad:  # another process may have written a newer one meanwhile
                 covered = covered_offset(self._snapshot_path, fd)
@@ -291,5 +292,25 @@ class JournalStorage(PlannedStorage):
         finally:
             try:
                 os.unlink(marker)
+            except OSError:
+                pass
+
+
+def _remove_orphans(snapshot: str) -> None:
+    """Remove the temporary files of snapshot writers killed mid-write: older than
+    ``_MARKER_TTL``, so none can belong to a writer still at work (only the marker's
+    holder writes, and its marker would have expired)."""
+    folder, name = os.path.split(snapshot)
+    limit = time.time() - _MARKER_TTL
+    try:
+        entries = os.listdir(folder or ".")
+    except OSError:
+        return
+    for entry in entries:
+        if entry.startswith(name + ".") and entry.endswith(".tmp"):
+            orphan = os.path.join(folder, entry)
+            try:
+                if os.stat(orphan).st_mtime < limit:
+                    os.unlink(orphan)
             except OSError:
                 pass

@@ -395,3 +395,15 @@ def test_the_marker_of_a_dead_writer_on_this_host_is_removed_at_once(path):
     os.remove(marker)
     JournalStorage(path, snapshot_bytes=EAGER).list_studies()
     assert snap.read_header(snap.snapshot_path(path))["offset"] == os.path.getsize(path)
+
+
+def test_a_writer_removes_what_a_killed_snapshot_writer_left(path):
+    _rich_log(path).close()
+    folder = Path(path).parent
+    old = folder / (Path(snap.snapshot_path(path)).name + ".abc123.tmp")   # as atomic_path names it
+    young = folder / (Path(snap.snapshot_path(path)).name + ".def456.tmp")
+    old.write_bytes(b"half a snapshot")
+    young.write_bytes(b"being written")
+    os.utime(old, (0, 0))
+    _snapshot_now(path)
+    assert not old.exists() and young.exists()   # only files no live writer can own go

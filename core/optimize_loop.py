@@ -48,8 +48,7 @@ class StudyAPI(Protocol):
     def add_trial(self, config: dict, n_replicates: Optional[int] = None,
                   user_attrs: Optional[dict] = None) -> int: ...
     def propose_trial(self, trials: Optional[Sequence[Trial]] = None, n_replicates: Optional[int] = None,
-                      max_attempts: int = 50, limit: Optional[int] = None,
-                      still_room: Optional[Callable[[Sequence[Trial]], bool]] = None,
+                      max_attempts: int = 50, still_room: Optional[Callable[[Sequence[Trial]], bool]] = None,
                       max_trainings: Optional[int] = None) -> Optional[int]: ...
     def extend(self, trial: int, expected_replicates: Optional[int] = None,
                max_trainings: Optional[int] = None) -> Optional[int]: ...
@@ -208,7 +207,7 @@ class OptimizeLoop:
                 return None  # another driver extended it or spent the budget first; the next round decides
             number = work.trial
         elif isinstance(work, Propose) and not self._exhausted:
-            proposed = self.study.propose_trial(trials, limit=self.opt.n_trials, still_room=self._room_to_propose,
+            proposed = self.study.propose_trial(trials, still_room=self._room_to_propose,
                                                 max_trainings=self.opt.max_trainings)
             if proposed is None and not self._room_to_propose(self.study.all_trials()):
                 return None  # other drivers on this storage used the budget meanwhile

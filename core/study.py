@@ -167,8 +167,7 @@ class Study:
         return self.strategy.propose(self.observations(trials), pending, n, proposal_rng(self.seed, len(trials)))
 
     def propose_trial(self, trials: Optional[Sequence[Trial]] = None, n_replicates: Optional[int] = None,
-                      max_attempts: int = 50, limit: Optional[int] = None,
-                      still_room: Optional[Callable[[Sequence[Trial]], bool]] = None,
+                      max_attempts: int = 50, still_room: Optional[Callable[[Sequence[Trial]], bool]] = None,
                       max_trainings: Optional[int] = None) -> Optional[int]:
         """Propose one config and reserve it as the next trial, atomically.
 
@@ -178,17 +177,15 @@ class Study:
         concurrent drivers do not evaluate one config twice.
 
         Args:
-            limit: the study's budget; when other drivers filled it meanwhile, nothing is
-                reserved (so concurrent drivers never overshoot it).
             still_room: asked with the re-read trials after a reservation was lost; False
-                means other drivers used the budget meanwhile (a budget in trainings), and
-                nothing is reserved.
+                means other drivers used the budget (in trials or trainings) meanwhile, and
+                nothing is reserved, so concurrent drivers never overshoot it.
             max_trainings: the training budget, checked again by the storage as it reserves
                 (see ``Storage.reserve_trial``).
 
         Returns:
             The new trial's number, or None when the strategy has nothing left to propose
-            or the trials reached ``limit``.
+            or ``still_room`` said no.
         """
         trials = self.all_trials() if trials is None else trials
         configs: list[dict] = []
@@ -200,7 +197,7 @@ class Study:
             if number is not None:
                 return number
             trials = self.all_trials()
-            if (limit is not None and len(trials) >= limit) or (still_room is not None and not still_room(trials)):
+            if still_room is not None and not still_room(trials):
                 return None
         if max_trainings is not None:  # a forced add could pass the cap: let the next round decide
             return None

@@ -20,8 +20,18 @@ Columns:
   of a shared machine than the runtimes above, which are wall-clock;
 * counts of COMPLETE / PRUNED trials and the wall time of the whole study.
 
+Equal cost, more configs (``--pruned-trials 20,24``): a pruned study may spend what it
+saves on more configs. Each pruner then also runs with ``--set budget.trials=N`` (rows
+``<pruner>@N``, studies ``<app>_<pruner>_tN``); every ratio stays against the unpruned study
+with the config's own number of trials.
+
 "best ok" says whether the pruned study's best mean is no worse than the unpruned study's
-best mean plus the replicate spread (the larger of the two best configs' std).
+best mean plus the replicate spread (the larger of the two best configs' std); "target"
+(issue 8, target 5) whether, in the same seed, the best is ok at an epoch ratio <= 0.60.
+The last table puts the "best ok" rate next to its chance level: how often the rule holds
+between the unpruned studies of two different seeds, i.e. for a rerun with no pruner at
+all; and the median over seeds of the best mean's difference from the same seed's unpruned
+study, with a 90 % bootstrap interval over seeds.
 
 Usage::
 
@@ -30,6 +40,7 @@ Usage::
     python benchmarks/bench_pruning.py --pruners none,median,asha,median-frac,asha-frac --seeds 0,1,2,3,4
     python benchmarks/bench_pruning.py --tables-only           # re-print from the stored studies
     python benchmarks/bench_pruning.py --pruners asha-frac --reuse   # add a variant, keep the stored runs
+    python benchmarks/bench_pruning.py --pruners asha,asha-frac --pruned-trials 20,24 --seeds 10,11
 
 Timings on a shared machine are noisy; every ratio is against the unpruned study of the
 same app and seed measured in the same run.
@@ -51,7 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: pruner settings (the same for both apps), as ``--set`` overrides; "none": pruning off.
 #: "-frac": the same rule comparing configs at the same fraction of their own ``epochs``
 #: (``budget_key: epochs``) instead of at the same epoch; "asha-frac3" (min_steps 3) and
-#: "asha-frac-e2" (reduction factor 2): the variants tried on the tuning seeds 10-14
+#: "asha-frac-e2" (reduction factor 2): the variants tried on the tuning seeds 10-14;
 PRUNERS = {
     "none": [],
     "median": ["pruner={name: median, warmup_steps: 3, min_trials: 4}"],
@@ -61,20 +72,40 @@ PRUNERS = {
     "asha-frac3": ["pruner={name: asha, min_steps: 3, reduction_factor: 3, min_trials: 3, budget_key: epochs}"],
     "asha-frac-e2": ["pruner={name: asha, min_steps: 2, reduction_factor: 2, min_trials: 3, budget_key: epochs}"],
 }
+#: "-mK": the same rule sparing a config within K standard errors of the cutoff (``margin: K``)
+for _base in ("median", "asha", "median-frac", "asha-frac"):
+    for _k in (1, 2):
+        PRUNERS[f"{_base}-m{_k}"] = [PRUNERS[_base][0][:-1] + f", margin: {_k}}}"]
 
 
-def _name(app: str, pruner: str, seed: int) -> str:
-    return f"{app}_{pruner}" if seed == 0 else f"{app}_{pruner}_s{seed}"
+#: the epoch ratio at or below which a pruned study meets target 5 (with its best ok)
+TARGET_EPOCH_RATIO = 0.60
 
 
-def run_study(app: str, pruner: str, seed: int, out: Path, workers: int) -> float:
-    """One quick study through the CLI; returns its wall time (s)."""
-    name = _name(app, pruner, seed)
+def _split(label: str) -> tuple[str, int | None]:
+    """``"asha@20"`` -> ("asha", 20); ``"asha"`` -> ("asha", None) (the config's trials)."""
+    pruner, _, trials = label.partition("@")
+    return pruner, int(trials) if trials else None
+
+
+def _name(app: str, label: str, seed: int) -> str:
+    pruner, trials = _split(label)
+    stem = f"{app}_{pruner}" if trials is None else f"{app}_{pruner}_t{trials}"
+    return stem if seed == 0 else f"{stem}_s{seed}"
+
+
+def run_study(app: str, label: str, seed: int, out: Path, workers: int) -> float:
+    """One quick study through the CLI (``label``: a pruner, ``@N`` for N trials); returns its
+    wall time (s)."""
+    name = _name(app, label, seed)
+    pruner, trials = _split(label)
     cmd = [sys.executable, "-m", "uqhpo.cli", "run", str(ROOT / "apps" / app / "configs" / "quick.yaml"),
            "--set", f"study={name}", "--set", f"storage=sqlite:///{out / f'{name}.db'}", "--set", f"seed={seed}",
            "--set", f"output={out / name}", "--set", f"executor.workers={workers}", "--quiet"]
     for item in PRUNERS[pruner]:
         cmd += ["--set", item]
+    if trials is not None:
+        cmd += ["--set", f"budget.trials={trials}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     t0, cpu0 = time.perf_counter(), _children_cpu()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
@@ -123,21 +154,23 @@ def _with_ratios(rows: list[dict]) -> list[dict]:
         r["epoch_ratio"] = r["epochs"] / base["epochs"] if base else math.nan
         r["cpu_ratio"] = r["cpu"] / base["cpu"] if base else math.nan
         r["ok"] = None if base is None or r is base else r["mean"] <= base["mean"] + max(r["std"], base["std"])
+        r["target"] = None if r["ok"] is None else bool(r["ok"] and r["epoch_ratio"] <= TARGET_EPOCH_RATIO)
     return rows
 
 
 def table(rows: list[dict]) -> str:
     """One line per study."""
     lines = ["| app | seed | pruner | best objective | best mean ± std | test loss of best | training time (s) | "
-             "ratio | ratio w/o trial 0 | epochs | epoch ratio | CPU (s) | CPU ratio | best ok | COMPLETE / PRUNED | "
-             "wall (s) |",
-             "|" + "---|" * 16]
+             "ratio | ratio w/o trial 0 | epochs | epoch ratio | CPU (s) | CPU ratio | best ok | target | "
+             "COMPLETE / PRUNED | wall (s) |",
+             "|" + "---|" * 17]
     for r in rows:
         ok = "-" if r["ok"] is None else ("yes" if r["ok"] else "no")
+        target = "-" if r["target"] is None else ("yes" if r["target"] else "no")
         lines.append(f"| {r['app']} | {r['seed']} | {r['pruner']} | {r['objective']:.4g} | {r['mean']:.4g} ± "
                      f"{r['std']:.2g} | {r['test']:.4g} | {r['train_s']:.0f} | {r['ratio']:.2f} | {r['ratio0']:.2f} | "
                      f"{r['epochs']} | {r['epoch_ratio']:.2f} | {r['cpu']:.0f} | {r['cpu_ratio']:.2f} | {ok} | "
-                     f"{r['complete']} / {r['pruned']} | "
+                     f"{target} | {r['complete']} / {r['pruned']} | "
                      f"{r['wall']:.0f} |")
     return "\n".join(lines)
 
@@ -145,8 +178,8 @@ def table(rows: list[dict]) -> str:
 def summary(rows: list[dict]) -> str:
     """Per app and pruner over the seeds: median ratios, seeds whose best is ok."""
     lines = ["| app | pruner | seeds | median time ratio | median ratio w/o trial 0 | median epoch ratio | "
-             "median CPU ratio | best ok |",
-             "|" + "---|" * 8]
+             "median CPU ratio | best ok | target (best ok, epoch ratio <= 0.60) |",
+             "|" + "---|" * 9]
     for app in dict.fromkeys(r["app"] for r in rows):
         for pruner in dict.fromkeys(r["pruner"] for r in rows if r["pruner"] != "none"):
             sel = [r for r in rows if (r["app"], r["pruner"]) == (app, pruner) and r["ok"] is not None]
@@ -154,7 +187,57 @@ def summary(rows: list[dict]) -> str:
                 med = {k: statistics.median(r[k] for r in sel) for k in ("ratio", "ratio0", "epoch_ratio", "cpu_ratio")}
                 lines.append(f"| {app} | {pruner} | {len(sel)} | {med['ratio']:.2f} | {med['ratio0']:.2f} | "
                              f"{med['epoch_ratio']:.2f} | {med['cpu_ratio']:.2f} | "
-                             f"{sum(bool(r['ok']) for r in sel)} of {len(sel)} |")
+                             f"{sum(bool(r['ok']) for r in sel)} of {len(sel)} | "
+                             f"{sum(bool(r['target']) for r in sel)} of {len(sel)} |")
+    return "\n".join(lines)
+
+
+def _best_ok(candidate: dict, base: dict) -> bool:
+    """The "best ok" rule of :func:`_with_ratios`: ``candidate``'s best mean is no worse than
+    ``base``'s plus the larger of the two best configs' replicate std."""
+    return bool(candidate["mean"] <= base["mean"] + max(candidate["std"], base["std"]))
+
+
+def chance_level(rows: list[dict], app: str) -> tuple[int, int]:
+    """How often "best ok" holds with no pruner at all, between two seeds: over the ordered
+    pairs (i, j), i != j, of the app's unpruned studies, the pairs where seed j's best is ok
+    against seed i's. Returns (passed, pairs). A pruner whose "best ok" rate is near this
+    level finds bests as good as an unpruned rerun with another seed would."""
+    base = [r for r in rows if (r["app"], r["pruner"]) == (app, "none")]
+    pairs = [(a, b) for a in base for b in base if a is not b]
+    return sum(_best_ok(b, a) for a, b in pairs), len(pairs)
+
+
+def _paired_interval(diffs: list[float], level: float = 0.9, draws: int = 4000) -> tuple[float, float, float]:
+    """Median of ``diffs`` (one per seed) and its ``level`` bootstrap interval over seeds
+    (a fixed generator seed, so a re-print gives the same numbers)."""
+    import random  # noqa: PLC0415
+
+    rng = random.Random(20261203)
+    meds = sorted(statistics.median(rng.choices(diffs, k=len(diffs))) for _ in range(draws))
+    lo, hi = meds[int((1 - level) / 2 * draws)], meds[int((1 + level) / 2 * draws) - 1]
+    return statistics.median(diffs), lo, hi
+
+
+def seed_summary(rows: list[dict]) -> str:
+    """Per app and pruner: the best mean's difference from the unpruned study of the same seed
+    (median over seeds, 90 % bootstrap interval), the "best ok" rate next to the chance level
+    of two unpruned seeds (:func:`chance_level`), and the median epoch ratio."""
+    lines = ["| app | pruner | seeds | best mean − unpruned: median [90 %] | best ok | "
+             "best ok between two unpruned seeds (chance) | median epoch ratio |", "|" + "---|" * 7]
+    for app in dict.fromkeys(r["app"] for r in rows):
+        passed, pairs = chance_level(rows, app)
+        chance = f"{passed} of {pairs} ({passed / pairs:.0%})" if pairs else "-"
+        for pruner in dict.fromkeys(r["pruner"] for r in rows if r["pruner"] != "none"):
+            sel = [r for r in rows if (r["app"], r["pruner"]) == (app, pruner) and r["ok"] is not None]
+            if len(sel) < 2:
+                continue
+            base = {r["seed"]: r for r in rows if (r["app"], r["pruner"]) == (app, "none")}
+            med, lo, hi = _paired_interval([r["mean"] - base[r["seed"]]["mean"] for r in sel])
+            ok = sum(bool(r["ok"]) for r in sel)
+            lines.append(f"| {app} | {pruner} | {len(sel)} | {med:+.3g} [{lo:+.3g}, {hi:+.3g}] | "
+                         f"{ok} of {len(sel)} ({ok / len(sel):.0%}) | {chance} | "
+                         f"{statistics.median(r['epoch_ratio'] for r in sel):.2f} |")
     return "\n".join(lines)
 
 
@@ -166,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pruning"))
     p.add_argument("--tables-only", action="store_true", help="re-print the tables from stored studies")
+    p.add_argument("--pruned-trials", default="",
+                   help="comma-separated numbers of trials: each pruner also runs with budget.trials=N "
+                        "(rows <pruner>@N), against the unpruned study with the config's trials")
     p.add_argument("--reuse", action="store_true",
                    help="keep the studies already finished under --out (their .wall file exists), run the others")
     args = p.parse_args(argv)
@@ -173,8 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     apps = [a for a in args.apps.split(",") if a]
     pruners = [x for x in args.pruners.split(",") if x]
+    unknown = [x for x in pruners if x not in PRUNERS]
+    if unknown:
+        raise SystemExit(f"--pruners: unknown {unknown[0]!r}; choose from {', '.join(PRUNERS)}")
     if "none" not in pruners:
         pruners = ["none", *pruners]   # the baseline of every ratio
+    extra = [int(n) for n in args.pruned_trials.split(",") if n]
+    if any(n <= 0 for n in extra):
+        raise SystemExit(f"--pruned-trials: numbers of trials must be positive, got {args.pruned_trials!r}")
+    pruners += [f"{x}@{n}" for n in extra for x in pruners if x != "none"]
     seeds = [int(s) for s in args.seeds.split(",") if s]
     rows = []
     for app in apps:
@@ -195,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print()
     print(summary(rows))
+    print()
+    print(seed_summary(rows))
     return 0
 
 

@@ -4,7 +4,9 @@ Internal to :mod:`uqhpo.pruners` (which re-exports :class:`Curves` and :func:`pi
 A configuration's value at step ``s`` is the mean, over its replicates that reached ``s``,
 of each replicate's best value up to ``s``. With per-configuration budgets (``set_budget``:
 the number of steps a configuration trains, e.g. its ``epochs``) values can also be read at
-a *fraction* of each configuration's own budget. Pure stdlib.
+a *fraction* of each configuration's own budget. :meth:`Curves.standard_error` gives the
+spread of a configuration's value (its replicates', else the others' pooled) for pruners
+with a ``margin``. Pure stdlib.
 """
 from __future__ import annotations
 
@@ -95,10 +97,10 @@ class Curves:
         vals = [v for s, v in held[1] if step is None or s <= step]
         return min(vals) if vals else None
 
-    def value_at(self, trial: int, step: int) -> Optional[float]:
-        """Mean over the trial's replicates that reached ``step`` of their best value up to
-        it (signed: lower is better); None when no replicate reached it. A replicate that
-        reports less often counts with its best up to its first report at or after ``step``."""
+    def replicate_values_at(self, trial: int, step: int) -> list[float]:
+        """Each replicate's best value up to ``step`` (signed), for the trial's replicates
+        that reached it (length: their number, 0 when none did). A replicate that reports
+        less often counts with its best up to its first report at or after ``step``."""
         vals = []
         for _, series in self._series.get(int(trial), {}).values():
             best = math.inf
@@ -107,7 +109,34 @@ class Curves:
                 if s >= step:
                     vals.append(best)
                     break
+        return vals
+
+    def value_at(self, trial: int, step: int) -> Optional[float]:
+        """Mean of :meth:`replicate_values_at` (signed: lower is better); None when no
+        replicate reached ``step``."""
+        vals = self.replicate_values_at(trial, step)
         return sum(vals) / len(vals) if vals else None
+
+    def standard_error(self, trial: int, step: int, fraction: Optional[float] = None) -> Optional[float]:
+        """Standard error of ``value_at(trial, step)``: the sample std of its replicates'
+        values divided by the square root of their number n, when n >= 2; with one replicate,
+        the pooled sample std of the other trials with at least two replicates there (at
+        ``step``, or at ``fraction`` of their own budgets when given) divided by sqrt(n).
+        None when no replicate reached ``step`` or no spread is known."""
+        own = self.replicate_values_at(trial, step)
+        if not own:
+            return None
+        if len(own) >= 2:
+            return math.sqrt(_sum_sq(own) / (len(own) - 1) / len(own))
+        sq, dof = 0.0, 0
+        for t in self._series:
+            if t == int(trial):
+                continue
+            at = step if fraction is None else self.step_at(t, fraction)
+            vals = [] if at is None else self.replicate_values_at(t, at)
+            if len(vals) >= 2:
+                sq, dof = sq + _sum_sq(vals), dof + len(vals) - 1
+        return math.sqrt(sq / dof / len(own)) if dof else None
 
     def others_at(self, trial: int, step: int) -> list[float]:
         """``value_at(t, step)`` of every other trial that reached ``step``."""
@@ -145,6 +174,12 @@ class Curves:
         """``value_at_fraction(t, fraction)`` of every other trial with a known budget
         that got there."""
         return self._of_others(trial, lambda t: self.value_at_fraction(t, fraction))
+
+
+def _sum_sq(values: Sequence[float]) -> float:
+    """Sum of squared deviations from the mean of ``values`` (length >= 1)."""
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values)
 
 
 class Rule(Protocol):

@@ -80,8 +80,8 @@ _FINITE = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 class BudgetSection(BaseModel):
     """``budget``: configs (``trials``) and/or trainings (``trainings``: replicate runs,
     failed ones included, what a study costs), and time limits for the whole call and for
-    one training. With only ``trainings``, ``trials`` is set to the same number (every
-    config costs at least one training, so the training budget is the one that binds)."""
+    one training. With only ``trainings``, ``trials`` stays None: the training budget alone
+    decides how many configs the study evaluates."""
 
     model_config = _FINITE
     trials: Optional[int] = Field(default=None, gt=0)  # None: the training budget alone binds
@@ -176,7 +176,8 @@ class PrunerSection(BaseModel):
 
     ``{name: median, warmup_steps: 5, min_trials: 5}`` or ``{name: asha, min_steps: 1,
     reduction_factor: 3}``; ``metric`` names the reported value both read; ``budget_key:
-    epochs`` compares configurations at the same fraction of their own number of steps.
+    epochs`` compares configurations at the same fraction of their own number of steps;
+    ``margin: k`` spares a configuration within k standard errors of the cutoff.
     """
 
     model_config = _STRICT
@@ -187,6 +188,7 @@ class PrunerSection(BaseModel):
     reduction_factor: Optional[int] = Field(default=None, ge=2)
     metric: Optional[str] = Field(default=None, min_length=1)
     budget_key: Optional[str] = Field(default=None, min_length=1)
+    margin: Optional[float] = Field(default=None, ge=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _keys_of_the_rule(self) -> PrunerSection:

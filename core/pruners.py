@@ -27,6 +27,12 @@ a hyperparameter (e.g. ``epochs``), a configuration is compared with the others 
 then judged after the same share of its budget as a short one, not after the same number
 of steps (a slow-starting 25-epoch config is not ranked at step 2 against 6-epoch ones).
 
+Benefit of the doubt (``margin: k``, default 0 = off): a configuration whose replicate
+mean is within ``k`` standard errors of the cutoff (the median of the others, or the worst
+value that still continues at an ASHA rung) is not pruned. The standard error is that of
+its own replicates at the step (sample std / sqrt(n)); with a single replicate there, the
+pooled spread of the other configurations' replicates (see :meth:`Curves.standard_error`).
+
 Once pruned, every replicate of the configuration stops (running ones at their next
 report, waiting ones never start). A configuration that already completed a training is
 never pruned (e.g. the incumbent topped up by adaptive replication).
@@ -53,12 +59,14 @@ class Pruner(ABC):
 
     ``budget_key`` (None: off) names the config key holding each configuration's number of
     steps (e.g. ``epochs``); the rules then compare configurations at the same fraction of
-    their own budget instead of at the same step.
+    their own budget instead of at the same step. ``margin`` (0: off) spares a configuration
+    whose value is within ``margin`` standard errors of the cutoff.
     """
 
     name = "base"
     metric: Optional[str] = None
     budget_key: Optional[str] = None
+    margin: float = 0.0
 
     @abstractmethod
     def prune(self, trial: int, index: int, step: int, curves: Curves) -> Optional[str]:
@@ -73,7 +81,20 @@ class Pruner(ABC):
         for key in ("metric", "budget_key"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        if self.margin:
+            out["margin"] = self.margin
         return out
+
+    def _slack(self, curves: Curves, trial: int, step: int, fraction: Optional[float]) -> float:
+        """How far above the cutoff ``trial``'s value at ``step`` may lie and still continue:
+        ``margin`` standard errors (0 when the margin is off or no spread is known)."""
+        if not self.margin:
+            return 0.0
+        se = curves.standard_error(trial, step, fraction)
+        return self.margin * se if se is not None else 0.0
+
+    def _margin_note(self, slack: float) -> str:
+        return f" (+ margin {self.margin:g} SE = {slack:.3g})" if self.margin else ""
 
 
 def _median(values: Sequence[float]) -> float:
@@ -93,19 +114,22 @@ class MedianPruner(Pruner):
             only one reported).
         budget_key: see :class:`Pruner`; with it the value at step ``s`` of a configuration
             of ``E`` steps is compared with the median of the others at ``s / E`` of theirs.
+        margin: prune only when the value exceeds the median by more than ``margin``
+            standard errors (0: any excess prunes).
     """
 
     name = "median"
 
     def __init__(self, warmup_steps: int = 0, min_trials: int = 5, metric: Optional[str] = None,
-                 budget_key: Optional[str] = None):
+                 budget_key: Optional[str] = None, margin: float = 0.0):
         self.warmup_steps, self.min_trials, self.metric = int(warmup_steps), int(min_trials), metric
-        self.budget_key = budget_key
+        self.budget_key, self.margin = budget_key, float(margin)
 
     def prune(self, trial: int, index: int, step: int, curves: Curves) -> Optional[str]:
         if step <= self.warmup_steps:
             return None
         own = curves.value_at(trial, step)
+        fraction: Optional[float] = None
         if self.budget_key is None:
             others, where = curves.others_at(trial, step), f"step {step}"
         else:
@@ -118,8 +142,10 @@ class MedianPruner(Pruner):
             return None
         median = _median(others)
         if own > median:
-            return (f"replicate mean {curves.sign * own:.4g} at {where} worse than the median "
-                    f"{curves.sign * median:.4g} of {len(others)} other configurations")
+            slack = self._slack(curves, trial, step, fraction)
+            if own > median + slack:
+                return (f"replicate mean {curves.sign * own:.4g} at {where} worse than the median "
+                        f"{curves.sign * median:.4g} of {len(others)} other configurations{self._margin_note(slack)}")
         return None
 
     def to_dict(self) -> dict:
@@ -140,14 +166,18 @@ class ASHAPruner(Pruner):
             are at the fractions ``reduction_factor**-k`` (k >= 1) of ``E`` that leave it at
             least ``min_steps`` steps, and it is ranked against the others at the same
             fraction of their own budgets.
+        margin: prune only when the value exceeds the worst value that continues at the rung
+            (the ``keep``-th best of the others) by more than ``margin`` standard errors
+            (0: plain ranking).
     """
 
     name = "asha"
 
     def __init__(self, min_steps: int = 1, reduction_factor: int = 3, min_trials: int = 1,
-                 metric: Optional[str] = None, budget_key: Optional[str] = None):
+                 metric: Optional[str] = None, budget_key: Optional[str] = None, margin: float = 0.0):
         self.min_steps, self.reduction_factor = int(min_steps), int(reduction_factor)
         self.min_trials, self.metric, self.budget_key = int(min_trials), metric, budget_key
+        self.margin = float(margin)
 
     def rungs_between(self, low: float, high: int) -> list[int]:
         """Rung steps ``r`` with ``low < r <= high``, ascending (rungs in steps)."""
@@ -193,9 +223,13 @@ class ASHAPruner(Pruner):
             keep = max(1, n // self.reduction_factor)
             rank = sum(1 for v in others if v < own)
             if rank >= keep:
+                # the cutoff is the keep-th best of the others: own continues while within the slack of it
+                slack = self._slack(curves, trial, rung, fraction)
+                if slack and own <= sorted(others)[keep - 1] + slack:
+                    continue
                 where = f"rung {rung}" if fraction is None else f"rung {rung} ({fraction:.0%} of its budget)"
                 return (f"replicate mean {curves.sign * own:.4g} at {where} ranks {rank + 1} of {n}; "
-                        f"only the best {keep} continue")
+                        f"only the best {keep} continue{self._margin_note(slack)}")
         return None
 
     def to_dict(self) -> dict:
@@ -204,12 +238,12 @@ class ASHAPruner(Pruner):
 
 
 # -- specs ------------------------------------------------------------------------------------
-# name -> (class, {option: (minimum, kind)}) ; kind "int" or "str"
+# name -> (class, {option: (minimum, kind)}) ; kind "int", "float" or "str"
 _OPTIONS: dict[str, tuple[type[Pruner], dict[str, tuple[Optional[int], str]]]] = {
     "median": (MedianPruner, {"warmup_steps": (0, "int"), "min_trials": (1, "int"), "metric": (None, "str"),
-                              "budget_key": (None, "str")}),
+                              "budget_key": (None, "str"), "margin": (0, "float")}),
     "asha": (ASHAPruner, {"min_steps": (1, "int"), "reduction_factor": (2, "int"), "min_trials": (1, "int"),
-                          "metric": (None, "str"), "budget_key": (None, "str")}),
+                          "metric": (None, "str"), "budget_key": (None, "str"), "margin": (0, "float")}),
 }
 PRUNER_NAMES = ("none", *_OPTIONS)
 
@@ -252,6 +286,10 @@ def make_pruner(spec: Any) -> Optional[Pruner]:
             if not isinstance(value, str) or not value:
                 what = "a config key" if key == "budget_key" else "a metric name"
                 raise ValueError(f"pruner.{key}: must be {what}, got {value!r}")
+        elif kind == "float":
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or (minimum is not None and value < minimum)):
+                raise ValueError(f"pruner.{key}: must be a finite number >= {minimum}, got {value!r}")
         elif isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
             raise ValueError(f"pruner.{key}: must be an integer >= {minimum}, got {value!r}")
     return cls(**options)

@@ -10,20 +10,25 @@ The *study* table times a whole ``Study.ask() + Study.tell()`` at the same sizes
 backend, twice: with a constant-cost strategy (what the study and the storage cost: the
 incremental read ``changes_since`` and the per-trial cache) and with the random strategy
 (whose de-duplication against every evaluated config is the strategy's own cost), and
-counts the trial records the storage handed out per cycle. The *status* line times
-``uqhpo status`` (a new process, as a user runs it) on a study of 100 000 replicates.
+counts the trial records the storage handed out per cycle. The *status* table times
+``uqhpo status`` (a new process, as a user runs it) on a study of 100 000 replicates in
+SQLite and in a journal, without and with its snapshot: CPU and wall time, the minimum of
+rounds in which the variants alternate (so that a busy machine slows all of them alike).
 Studies are built in bulk by :func:`build_study` (one SQLite transaction, one journal
 append). A last table has 8 spawned processes writing to one file at once.
 
-Usage: ``python benchmarks/bench_storage.py [--quick] [--dir PATH] [--only study]``
-(``--dir`` puts the files somewhere else, e.g. on an NFS mount, to see what a cluster
-file system costs; ``--only study`` runs the study and status tables only).
+Usage: ``python benchmarks/bench_storage.py [--quick] [--dir PATH] [--only study|status]
+[--status-replicates N] [--status-rounds R]`` (``--dir`` puts the files somewhere else, e.g.
+on an NFS mount, to see what a cluster file system costs; ``--only study`` runs the study
+and status tables only, ``--only status`` the status table only).
 """
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
 import os
+import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -252,50 +257,85 @@ def study_ask_tell(kinds: list[str], sizes: list[int], repeats: int, directory: 
     return out
 
 
-def status_time(kind: str, n_replicates: int, directory: str, k: int = K) -> dict:
-    """Seconds of ``uqhpo status`` on a study of ``n_replicates`` replicates (a new process,
-    as a user runs it), and for comparison of ``python -c 'import uqhpo.cli'`` (the
-    interpreter and imports alone) and of an open plus one ``Storage.get_trials`` in this
-    process (what handing over every record costs, which any status pays); the best of 3
-    runs each. A journal is timed twice: as built (no snapshot: the whole log replayed) and
-    with the snapshot that a writer's open leaves next to it (``<file>.snapshot``)."""
-    url = _url_of(kind, directory, f"status-{kind}")
-    t0 = time.perf_counter()
-    build_study(url, -(-n_replicates // k), k).storage.close()
-    built = time.perf_counter() - t0
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+def _child_run(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """(wall s, CPU s = user + sys of the child process, its stdout) of one run of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    text = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, text
 
-    def best_of_3(cmd: list[str]) -> tuple[float, str]:
-        times, text = [], ""
-        for _ in range(3):
-            t = time.perf_counter()
-            text = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-            times.append(time.perf_counter() - t)
-        return min(times), text
-    def best_read() -> float:
+
+def status_times(n_replicates: int, directory: str, rounds: int = 5, k: int = K) -> dict:
+    """Wall and CPU seconds (the minimum over ``rounds`` rounds) of ``uqhpo status`` on a study
+    of ``n_replicates`` replicates, each run a new process as a user runs it, the variants
+    alternating within each round (so a busy machine slows all alike): ``python -c 'import
+    uqhpo.cli'`` (the interpreter and imports alone), SQLite, a journal as built (no
+    snapshot: the whole log replayed) and a copy of it with the snapshot that a writer's
+    open leaves next to it (``<file>.snapshot``). Also, per variant, an open plus one
+    ``Storage.get_trials`` in this process (CPU s; what handing over every record costs)."""
+    urls = {"sqlite": _url_of("sqlite", directory, "status-sqlite"),
+            "journal": _url_of("journal", directory, "status-journal")}
+    out: dict = {"built": {}}
+    for kind, url in urls.items():
+        t0 = time.perf_counter()
+        build_study(url, -(-n_replicates // k), k).storage.close()
+        out["built"][kind] = time.perf_counter() - t0
+    # the bulk append above left no snapshot; a writer leaves one: its first open replays the log
+    # and writes ``<file>.snapshot`` (none under 4 MiB of log)
+    plain = urls["journal"].removeprefix("journal:///")
+    urls["journal+snapshot"] = _url_of("journal", directory, "status-journal-snap")
+    shutil.copyfile(plain, urls["journal+snapshot"].removeprefix("journal:///"))
+    t = time.perf_counter()
+    writer = get_storage(urls["journal+snapshot"])
+    writer.list_studies()
+    writer.close()
+    out["snapshot_written"] = time.perf_counter() - t
+    out["snapshot_exists"] = os.path.exists(f"{getattr(writer, 'path', '')}.snapshot")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmds = {"imports": [sys.executable, "-c", "import uqhpo.cli"]}
+    cmds.update({name: [sys.executable, "-m", "uqhpo.cli", "status", url] for name, url in urls.items()})
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
+    out["load"] = [os.getloadavg()[0]]
+    for _ in range(rounds):
+        for name, cmd in cmds.items():
+            wall, cpu, text = _child_run(cmd, env)
+            runs[name].append((wall, cpu))
+            out.setdefault("text", {})[name] = text
+    out["load"].append(os.getloadavg()[0])
+    for name, times in runs.items():
+        out[name] = {"wall": min(w for w, _ in times), "cpu": min(c for _, c in times)}
+    for name, url in urls.items():
         reads = []
         for _ in range(3):
-            t = time.perf_counter()
+            c = time.process_time()
             storage = get_storage(url, read_only=True)
             storage.get_trials("default")
-            reads.append(time.perf_counter() - t)
+            reads.append(time.process_time() - c)
             storage.close()
-        return min(reads)
-    status_s, text = best_of_3([sys.executable, "-m", "uqhpo.cli", "status", url])
-    import_s, _ = best_of_3([sys.executable, "-c", "import uqhpo.cli"])
-    out = {"built": built, "status": status_s, "imports": import_s, "read": best_read(), "text": text}
-    if kind == "journal":
-        # the bulk append above left no snapshot (the timings so far replay the whole log); a
-        # writer leaves one: its first open replays the log and writes ``<file>.snapshot``
-        t = time.perf_counter()
-        writer = get_storage(url)
-        writer.list_studies()
-        writer.close()
-        out["snapshot_written"] = time.perf_counter() - t
-        out["snapshot_exists"] = os.path.exists(f"{getattr(writer, 'path', '')}.snapshot")  # none under 4 MiB
-        out["snapshot_status"], _ = best_of_3([sys.executable, "-m", "uqhpo.cli", "status", url])
-        out["snapshot_read"] = best_read()
+        out[name]["read"] = min(reads)
     return out
+
+
+def _print_status_table(st: dict, n_reps: int, rounds: int) -> None:
+    print(f"\nuqhpo status on a study of {n_reps} replicates ({-(-n_reps // K)} trials x {K}; a new process; "
+          f"min of {rounds} rounds, the variants alternating; CPU = user + sys of the process; load average "
+          f"{st['load'][0]:.1f} -> {st['load'][1]:.1f})")
+    base = st["sqlite"]
+    labels = {"imports": "interpreter + imports alone", "sqlite": "sqlite",
+              "journal": "journal, no snapshot (whole log replayed)",
+              "journal+snapshot": "journal, with the snapshot a writer leaves" if st["snapshot_exists"]
+              else "journal, no snapshot (log under 4 MiB)"}
+    print(f"{'variant':44s} {'CPU s':>6s} {'x sqlite':>8s} {'wall s':>7s} {'x sqlite':>8s} "
+          f"{'open+get_trials CPU s':>22s}")
+    for name, label in labels.items():
+        r = st[name]
+        read = f"{r['read']:22.2f}" if "read" in r else f"{'':22s}"
+        print(f"{label:44s} {r['cpu']:6.2f} {r['cpu'] / base['cpu']:8.2f} {r['wall']:7.2f} "
+              f"{r['wall'] / base['wall']:8.2f} {read}")
+    print(f"(built in {st['built']['sqlite']:.1f} s (sqlite), {st['built']['journal']:.1f} s (journal); the writer's "
+          f"open that wrote the snapshot {st['snapshot_written']:.2f} s wall)", flush=True)
 
 
 def _print_study_table(st: dict, kinds: list[str], sizes: list[int]) -> None:
@@ -318,8 +358,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="sizes 100 and 1000, fewer cycles, 4 processes")
     parser.add_argument("--dir", default=None, help="where the database files go (default: a temp dir)")
     parser.add_argument("--only", choices=["study", "status"], default=None,
-                        help="only the study table and the status line (study), or only the status line (status)")
+                        help="only the study and status tables (study), or only the status table (status)")
     parser.add_argument("--status-replicates", type=int, default=100_000, help="replicates of the status study")
+    parser.add_argument("--status-rounds", type=int, default=5,
+                        help="rounds of the status variants, the minimum taken (--quick: 3)")
     args = parser.parse_args()
     sizes = [100, 1000] if args.quick else [100, 1000, 10_000]
     cycles = 20 if args.quick else 50
@@ -344,21 +386,8 @@ def main() -> None:
             study_kinds = ["memory", "sqlite", "journal"]
             _print_study_table(study_ask_tell(study_kinds, sizes, repeats, directory), study_kinds, sizes)
         n_reps = args.status_replicates if not args.quick else min(args.status_replicates, 10_000)
-        print(f"\nuqhpo status on a study of {n_reps} replicates ({-(-n_reps // K)} trials x {K}; a new process, "
-              "best of 3)")
-        statuses: dict = {}
-        for kind in ["sqlite", "journal"]:
-            res_s = statuses[kind] = status_time(kind, n_reps, directory)
-            print(f"{kind:8s} status {res_s['status']:6.2f} s (interpreter + imports alone {res_s['imports']:.2f} s; "
-                  f"open + one get_trials of all records {res_s['read']:.2f} s; built in {res_s['built']:.1f} s"
-                  f"{'; no snapshot: the whole log replayed' if kind == 'journal' else ''})", flush=True)
-            if "snapshot_status" in res_s:
-                leaves = "the snapshot a writer leaves" if res_s["snapshot_exists"] else "no snapshot (log too short)"
-                print(f"{kind:8s} status {res_s['snapshot_status']:6.2f} s with {leaves} (open + "
-                      f"get_trials {res_s['snapshot_read']:.2f} s; the writer's open that wrote it "
-                      f"{res_s['snapshot_written']:.2f} s)", flush=True)
-                print(f"journal / sqlite status: {res_s['status'] / statuses['sqlite']['status']:.2f}x without the "
-                      f"snapshot, {res_s['snapshot_status'] / statuses['sqlite']['status']:.2f}x with it", flush=True)
+        rounds = 3 if args.quick else args.status_rounds
+        _print_status_table(status_times(n_reps, directory, rounds), n_reps, rounds)
         if args.only is None:
             print(f"\n{n_procs} concurrent writer processes, {n_trials} trials each (add_trial + claim + finish)")
             print(f"{'backend':8s} {'written':>8s} {'lost':>5s} {'dup':>4s} {'unfinished':>10s} "

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import heapq
 import json
 import logging
 import operator
@@ -38,7 +37,7 @@ from ..atomic_file import atomic_path
 from ..trial import Replicate, State, Trial
 from ._json import dumps, no_gc, record_from_dict, record_to_dict
 from ._replay import Book, StudyData
-from .base import AttemptKey, ReplicateRef
+from .base import AttemptKey
 
 __all__ = ["FORMAT", "VERSION", "SnapshotError", "snapshot_path", "read_header", "covered_offset", "load_snapshot",
            "write_snapshot", "encode_book", "decode_book"]
@@ -56,11 +55,11 @@ _HEADER_MAX = 4096
 _REP_FIELDS = tuple(f.name for f in dataclasses.fields(Replicate))
 _rep_values = operator.attrgetter(*_REP_FIELDS)
 _STATE = _REP_FIELDS.index("state")
-#: trials are built without ``Trial.__init__`` only while it has exactly these fields
+_REPORTS = _REP_FIELDS.index("reports")
+#: trials are built with positional arguments only while ``Trial`` has exactly these fields
 _FAST_TRIAL = tuple(f.name for f in dataclasses.fields(Trial)) == (
     "number", "config", "n_replicates", "replicates", "created", "user_attrs")
 _STATES = {s.value: s for s in State}
-_new = object.__new__
 _tuple = tuple.__new__  # a named tuple without its Python-level __new__
 
 
@@ -119,10 +118,8 @@ def _study_from(entry: dict) -> StudyData:
     for number, n_replicates, created, last, config, user_attrs in entry["trials"]:
         if number != len(trials):
             raise SnapshotError(f"trial {number} out of order")
-        if _FAST_TRIAL:
-            t = _new(Trial)  # the fields as ``Trial(...)`` sets them, without its __init__
-            t.__dict__ = {"number": number, "config": config, "n_replicates": n_replicates, "replicates": [],
-                          "created": created, "user_attrs": user_attrs}
+        if _FAST_TRIAL:  # positional arguments: several times cheaper than keywords
+            t = Trial(number, config, n_replicates, [], created, user_attrs)
         else:
             t = Trial(number=number, config=config, n_replicates=n_replicates, created=created,
                       user_attrs=user_attrs)
@@ -130,31 +127,20 @@ def _study_from(entry: dict) -> StudyData:
         order.append((last, number))
     order.sort()  # ``changed`` is ordered by seq; trials of one event by number, as ``Book.apply`` puts them
     data.changed = {number: last for last, number in order if last > 0}
-    names, states, running_, waiting_ = _REP_FIELDS, _STATES, State.RUNNING, State.WAITING
-    reps, latest, running, waiting = data.reps, data.latest, data.running, []
+    states, reps, reports_ = _STATES, data.reps, _REPORTS
     previous = (-1, -1, -1)
-    for row in entry["reps"]:
-        r = _new(Replicate)
-        fields = dict(zip(names, row))
-        state = fields["state"] = states[fields["state"]]
-        if fields["reports"]:
-            fields["reports"] = [(step, metrics) for step, metrics in fields["reports"]]
-        r.__dict__ = fields
-        trial, index, attempt = fields["trial"], fields["index"], fields["attempt"]
-        key = _tuple(AttemptKey, (trial, index, attempt))
+    for row in entry["reps"]:  # the indices of ``data`` (latest, waiting, running) are built on first use
+        row[_STATE] = states[row[_STATE]]
+        if row[reports_]:
+            row[reports_] = [(step, metrics) for step, metrics in row[reports_]]
+        r = Replicate(*row)  # the fields in order (``replicate_fields`` was checked)
+        trial = r.trial
+        key = _tuple(AttemptKey, (trial, r.index, r.attempt))
         if not key > previous:
             raise SnapshotError(f"replicate {key} out of order")
         previous = key
         reps[key] = r
         trials[trial].replicates.append(r)  # rows come in (trial, index, attempt) order
-        latest[_tuple(ReplicateRef, (trial, index))] = attempt
-        if state is running_:
-            running.add(key)
-        elif state is waiting_:
-            waiting.append(key)
-    # a WAITING attempt that is not its replicate's latest would be skipped by find_waiting anyway
-    data.waiting = [k for k in waiting if latest[ReplicateRef(k.trial, k.index)] == k.attempt]
-    heapq.heapify(data.waiting)
     return data
 
 

@@ -5,10 +5,14 @@ looks an event's handler up in a table (event kind -> function); every handler c
 that the event fits the current state, which only fails for a log written by two
 processes that both believed they held the lock. The book takes ownership of the JSON
 values an event carries (plans build them fresh). Lookups the storages plan with
-(``find_waiting``, ``expired``) and the copies they return live here too.
+(``find_waiting``, ``expired``) and the copies they return live here too; the indices
+behind them are built on first use, so a reader that replays a long log never builds them.
+The journal applies its lines through :data:`REPLAYERS` (the same changes as ``apply``,
+without building the event objects).
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from typing import Any, Callable, Iterable, Optional, TypeVar, cast
 
@@ -25,14 +29,16 @@ from ._events import (
     Report,
     Retry,
     UpdateSettings,
+    decode,
 )
 from ._json import config_key, copy_json, no_gc, record_from_dict, record_to_dict
 from .base import AttemptKey, JsonObject, ReplicateRef, StorageError, StudyExistsError, StudyRecord
 
-__all__ = ["Book", "StudyData", "copy_replicate", "touched_trials", "HANDLERS"]
+__all__ = ["Book", "StudyData", "copy_replicate", "touched_trials", "HANDLERS", "REPLAYERS", "replay_fields"]
 
 
 _new = object.__new__
+_tuple = tuple.__new__  # a named tuple without its Python-level __new__
 
 
 def copy_replicate(r: Replicate) -> Replicate:
@@ -63,12 +69,39 @@ class StudyData:
         self.record = record
         self.trials: list[Trial] = []
         self.reps: dict[AttemptKey, Replicate] = {}
-        self.latest: dict[ReplicateRef, int] = {}   # (trial, index) -> latest attempt
-        self.waiting: list[AttemptKey] = []          # heap; entries may be out of date
-        self.running: set[AttemptKey] = set()
+        # indices derived from ``reps``, built on first use (readers never need them): see the properties
+        self._latest: Optional[dict[ReplicateRef, int]] = None
+        self._waiting: Optional[list[AttemptKey]] = None
+        self._running: Optional[set[AttemptKey]] = None
         self.seq = 0                                 # change counter of ``changes_since``
         self.changed: dict[int, int] = {}            # trial -> seq of its last change, oldest change first
         self.by_config: Optional[dict[str, list[int]]] = None  # config_key -> trials, built on first use
+
+    @property
+    def latest(self) -> dict[ReplicateRef, int]:
+        """(trial, index) -> its latest attempt."""
+        if self._latest is None:
+            latest: dict[ReplicateRef, int] = {}
+            for trial, index, attempt in self.reps:  # attempts of a replicate are added in order
+                latest[_tuple(ReplicateRef, (trial, index))] = attempt
+            self._latest = latest
+        return self._latest
+
+    @property
+    def waiting(self) -> list[AttemptKey]:
+        """A heap of the WAITING attempts (entries may be out of date: claimed since)."""
+        if self._waiting is None:  # the trials' attempts (as ``add_replicate`` pushes them)
+            self._waiting = [_tuple(AttemptKey, (r.trial, r.index, r.attempt))
+                             for t in self.trials for r in t.replicates if r.state is State.WAITING]
+            heapq.heapify(self._waiting)
+        return self._waiting
+
+    @property
+    def running(self) -> set[AttemptKey]:
+        """The RUNNING attempts."""
+        if self._running is None:
+            self._running = {k for k, r in self.reps.items() if r.state is State.RUNNING}
+        return self._running
 
     def touch(self, numbers: Iterable[int]) -> None:
         """Give trials ``numbers`` the next sequence number (one event: one number)."""
@@ -98,11 +131,13 @@ class StudyData:
     def add_replicate(self, r: Replicate) -> None:
         key = AttemptKey(r.trial, r.index, r.attempt)
         self.reps[key] = r
-        self.latest[ReplicateRef(r.trial, r.index)] = r.attempt
+        if self._latest is not None:
+            self._latest[ReplicateRef(r.trial, r.index)] = r.attempt
         trial = self.trials[r.trial]
         trial.replicates.append(r)
         trial.replicates.sort(key=lambda x: (x.index, x.attempt))
-        heapq.heappush(self.waiting, key)
+        if self._waiting is not None:
+            heapq.heappush(self._waiting, key)
 
     def expect(self, key: AttemptKey, *states: State) -> Replicate:
         """The replicate ``key``, which must be in one of ``states``."""
@@ -282,7 +317,8 @@ def _mark_stale(book: Book, e: MarkStale) -> None:
     for key in e.items:
         r = data.reps[key]
         r.state, r.finished = State.STALE, e.now
-        data.running.discard(key)
+        if data._running is not None:
+            data._running.discard(key)
         data.add_attempt(AttemptKey(key.trial, key.index, key.attempt + 1), State.STALE)
 
 
@@ -291,7 +327,8 @@ def _claim(book: Book, e: Claim) -> None:
     data = book.study(e.study)
     r = data.expect(e.key, State.WAITING)
     r.state, r.worker, r.heartbeat, r.started = State.RUNNING, e.worker, e.now, e.now
-    data.running.add(e.key)
+    if data._running is not None:
+        data._running.add(e.key)
 
 
 @_handles(Heartbeat)
@@ -305,9 +342,184 @@ def _finish(book: Book, e: Finish) -> None:
     r = data.expect(e.key, State.WAITING, State.RUNNING)
     r.state, r.loss, r.metrics = e.state, e.loss, e.metrics
     r.runtime, r.error, r.finished = e.runtime, e.error, e.now
-    data.running.discard(e.key)
+    if data._running is not None:
+        data._running.discard(e.key)
 
 
 @_handles(Report)
 def _report(book: Book, e: Report) -> None:
     book.study(e.study).expect(e.key, State.WAITING, State.RUNNING).reports.append((e.step, e.metrics))
+
+
+# -- replaying journal lines ----------------------------------------------------------------------
+# ``REPLAYERS[op](book, fields)`` does what ``book.apply(decode(fields))`` does with the parsed
+# journal line ``fields``, for the kinds that make up nearly every line, without building the
+# event: the fields are read in the order ``from_json`` reads them (a missing one raises
+# ``KeyError`` before anything changes), the state is checked and changed as the handler
+# does, and the trial is touched as ``apply`` touches it. Opening a journal of 10^5
+# replicates replays 2.3 * 10^5 lines: building the events and going through ``apply`` was
+# about a third of the replay's CPU time.
+
+Replayer = Callable[[Book, dict], None]
+_WAITING, _RUNNING = State.WAITING, State.RUNNING
+_STATES = {s.value: s for s in State}
+_WAITING_OR_RUNNING = (State.WAITING, State.RUNNING)
+_MISSING = dataclasses.MISSING
+#: new trials and replicates are built by setting their fields in order (as their ``__init__``
+#: does, so they get the same compact layout, in 2/3 of the time) while they have exactly these
+#: fields and defaults
+_FAST = [(f.name, f.default, f.default_factory) for f in dataclasses.fields(Replicate)] == [
+    ("trial", _MISSING, _MISSING), ("index", _MISSING, _MISSING), ("attempt", _MISSING, _MISSING),
+    ("seed", _MISSING, _MISSING), ("state", State.WAITING, _MISSING), ("loss", None, _MISSING),
+    ("metrics", _MISSING, dict), ("runtime", None, _MISSING), ("error", None, _MISSING),
+    ("worker", None, _MISSING), ("heartbeat", None, _MISSING), ("started", None, _MISSING),
+    ("finished", None, _MISSING), ("reports", _MISSING, list),
+] and [f.name for f in dataclasses.fields(Trial)] == [
+    "number", "config", "n_replicates", "replicates", "created", "user_attrs"]
+
+
+def _unknown(name: Any) -> StudyData:
+    raise StorageError(f"unknown study '{name}'")
+
+
+def _replay_add_trial(book: Book, d: dict) -> None:
+    study, number, config = d["study"], d["number"], d["config"]
+    seeds = tuple(map(int, d["seeds"]))
+    user_attrs, created = d["user_attrs"], d["created"]
+    data = book.studies.get(study) or _unknown(study)
+    trials = data.trials
+    if number != len(trials):
+        raise StorageError(f"trial number {number} conflicts with the next free number {len(trials)}")
+    if type(number) is not int or not _FAST or data._latest is not None or data._waiting is not None:
+        # what the handler does (another spelling of the number, or indices to keep up to date)
+        _add_trial(book, AddTrial(study, number, config, seeds, user_attrs, created))
+        data.touch((number,))
+        return
+    replicates: list[Replicate] = []
+    t = _new(Trial)
+    t.number = number
+    t.config = config
+    t.n_replicates = len(seeds)
+    t.replicates = replicates
+    t.created = created
+    t.user_attrs = user_attrs
+    trials.append(t)
+    if data.by_config is not None:
+        data.by_config.setdefault(config_key(config), []).append(number)
+    reps = data.reps
+    for index, seed in enumerate(seeds):  # in (index, attempt) order: ``add_replicate`` without its sort
+        r = _new(Replicate)
+        r.trial = number
+        r.index = index
+        r.attempt = 0
+        r.seed = seed
+        r.state = _WAITING
+        r.loss = None
+        r.metrics = {}
+        r.runtime = None
+        r.error = None
+        r.worker = None
+        r.heartbeat = None
+        r.started = None
+        r.finished = None
+        r.reports = []
+        reps[_tuple(AttemptKey, (number, index, 0))] = r
+        replicates.append(r)
+    seq = data.seq = data.seq + 1  # data.touch((number,))
+    changed = data.changed
+    changed.pop(number, None)
+    changed[number] = seq
+
+
+def _replay_claim(book: Book, d: dict) -> None:
+    study, trial, index, attempt, worker, now = d["study"], d["trial"], d["index"], d["attempt"], d["worker"], d["now"]
+    data = book.studies.get(study) or _unknown(study)
+    key = (trial, index, attempt)
+    r = data.reps.get(key)  # type: ignore[call-overload]
+    if r is None or r.state is not _WAITING:
+        r = data.expect(AttemptKey(*key), _WAITING)
+    r.state = _RUNNING
+    r.worker = worker
+    r.heartbeat = now
+    r.started = now
+    if data._running is not None:
+        data._running.add(_tuple(AttemptKey, key))
+    if type(trial) is not int:
+        trial = int(trial)
+    seq = data.seq = data.seq + 1
+    changed = data.changed
+    changed.pop(trial, None)
+    changed[trial] = seq
+
+
+def _replay_heartbeat(book: Book, d: dict) -> None:
+    study, trial, index, attempt, now = d["study"], d["trial"], d["index"], d["attempt"], d["now"]
+    data = book.studies.get(study) or _unknown(study)
+    key = (trial, index, attempt)
+    r = data.reps.get(key)  # type: ignore[call-overload]
+    if r is None or r.state is not _RUNNING:
+        r = data.expect(AttemptKey(*key), _RUNNING)
+    r.heartbeat = now
+    trial = int(trial)
+    seq = data.seq = data.seq + 1
+    changed = data.changed
+    changed.pop(trial, None)
+    changed[trial] = seq
+
+
+def _replay_finish(book: Book, d: dict) -> None:
+    study, trial, index, attempt, value = d["study"], d["trial"], d["index"], d["attempt"], d["state"]
+    state = _STATES.get(value) if type(value) is str else None
+    if state is None:
+        state = State(value)
+    loss, metrics, runtime, error, now = d["loss"], d["metrics"], d["runtime"], d["error"], d["now"]
+    data = book.studies.get(study) or _unknown(study)
+    key = (trial, index, attempt)
+    r = data.reps.get(key)  # type: ignore[call-overload]
+    if r is None or (r.state is not _RUNNING and r.state is not _WAITING):
+        r = data.expect(AttemptKey(*key), *_WAITING_OR_RUNNING)
+    r.state = state
+    r.loss = loss
+    r.metrics = metrics
+    r.runtime = runtime
+    r.error = error
+    r.finished = now
+    if data._running is not None:
+        data._running.discard(key)  # type: ignore[arg-type]
+    if type(trial) is not int:
+        trial = int(trial)
+    seq = data.seq = data.seq + 1
+    changed = data.changed
+    changed.pop(trial, None)
+    changed[trial] = seq
+
+
+def _replay_report(book: Book, d: dict) -> None:
+    study, trial, index, attempt, step, metrics = (d["study"], d["trial"], d["index"], d["attempt"], d["step"],
+                                                   d["metrics"])
+    data = book.studies.get(study) or _unknown(study)
+    key = (trial, index, attempt)
+    r = data.reps.get(key)  # type: ignore[call-overload]
+    if r is None or (r.state is not _RUNNING and r.state is not _WAITING):
+        r = data.expect(AttemptKey(*key), *_WAITING_OR_RUNNING)
+    r.reports.append((step, metrics))
+    data.touch((int(trial),))
+
+
+def _replay_other(book: Book, d: dict) -> None:
+    book.apply(decode(d))
+
+
+REPLAYERS: dict[Any, Replayer] = {
+    AddTrial.kind: _replay_add_trial, Claim.kind: _replay_claim, Heartbeat.kind: _replay_heartbeat,
+    Finish.kind: _replay_finish, Report.kind: _replay_report}
+
+
+def replay_fields(book: Book, fields: dict) -> None:
+    """Apply the event of one parsed journal line: ``book.apply(decode(fields))``, faster.
+
+    Raises:
+        StorageError: the line names no known event, or its event contradicts the state.
+        KeyError, TypeError, ValueError: a field is missing or malformed.
+    """
+    REPLAYERS.get(fields.get("op"), _replay_other)(book, fields)

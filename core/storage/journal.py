@@ -24,6 +24,12 @@ when the log has grown past the last one by ``snapshot_bytes`` and by an eighth 
 part it covers (so rewriting it costs each written line a constant, amortized), outside
 the log's lock, one process at a time (``<file>.snapshot.writing``); read-only handles
 never write one.
+
+The log is read in pieces of 1 MiB, and each line is applied without building its event
+(:data:`~uqhpo.storage._replay.REPLAYERS`). The first read of every trial by a read-only
+handle (what ``uqhpo status`` and the other reading commands do first) hands out the
+replayed records themselves instead of copies; a later read that needs records replays
+into a new book (from the snapshot), so what the caller does with them never reaches it.
 """
 from __future__ import annotations
 
@@ -35,15 +41,18 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
-from ._events import Event, decode
+from ._events import Event
 from ._journal_snapshot import SnapshotError, covered_offset, load_snapshot, snapshot_path, write_snapshot
 from ._json import dumps, no_gc
 from ._lock import LinkLock, _pid_namespace
 from ._planned import PlannedStorage
-from ._replay import Book
-from .base import StorageError, check_file_path
+from ._replay import REPLAYERS, Book, replay_fields
+from .base import StorageError, StudyRecord, check_file_path
+
+if TYPE_CHECKING:
+    from ..trial import Trial
 
 __all__ = ["JournalStorage", "LinkLock"]
 
@@ -53,6 +62,10 @@ log = logging.getLogger("uqhpo")
 SNAPSHOT_BYTES = 4 << 20
 #: ... and by at least this fraction of the part the last snapshot covers
 SNAPSHOT_GROWTH = 0.125
+#: bytes of the log read, decoded and replayed at a time
+_CHUNK = 1 << 20
+#: bytes of a short journal line (``no_gc`` is told about how many records a catch-up makes)
+_BYTES_PER_RECORD = 128
 #: a ``.snapshot.writing`` marker older than this (seconds) belongs to a writer that died
 _MARKER_TTL = 600.0
 #: seconds before a writer looks again when another process was writing a snapshot
@@ -122,6 +135,9 @@ class JournalStorage(PlannedStorage):
         self._file_lock = LinkLock(self.path + ".lock", ttl=lock_ttl)
         self._book = Book()
         self._offset = 0          # bytes of the log replayed into the book
+        self._may_lend = self.read_only  # see _lend
+        self._lent = False        # the book's records were handed out: read the log again before using it
+        self._no_records = False  # inside a read that uses no record (names, study records, counts)
         self._fd: Optional[int] = None
         self._pid: Optional[int] = None
         self._handle()
@@ -161,6 +177,8 @@ class JournalStorage(PlannedStorage):
     @contextmanager
     def _locked(self, write: bool) -> Iterator[Book]:
         with self._lock:
+            if self._lent and not self._no_records:
+                self._reset()
             if not write:
                 self._catch_up()
                 self._maybe_snapshot()
@@ -189,6 +207,66 @@ class JournalStorage(PlannedStorage):
             os.fsync(fd)
         self._catch_up()  # replays the line just written, so the book holds the event
 
+    # -- reads of every record ------------------------------------------------------------------
+    def get_trials(self, study: str) -> list[Trial]:
+        lent = self._lend(study)
+        return super().get_trials(study) if lent is None else lent[0]
+
+    def changes_since(self, study: str, seq: int = 0) -> tuple[list[Trial], int]:
+        seq = int(seq)
+        if seq <= 0:
+            lent = self._lend(study)
+            if lent is not None:
+                return lent
+        with self._lock:
+            if self._lent and os.fstat(self._handle()).st_size == self._offset:
+                data = self._book.studies.get(study)
+                if data is not None and data.seq <= seq:
+                    return [], data.seq  # nothing new: the records handed out are not needed
+        return super().changes_since(study, seq)  # after reading the log again if they were
+
+    # reads that use no trial record: the records handed out need not be read again
+    def get_study(self, name: str) -> Optional[StudyRecord]:
+        with self._without_records():
+            return super().get_study(name)
+
+    def list_studies(self) -> list[str]:
+        with self._without_records():
+            return super().list_studies()
+
+    def n_trials(self, study: str) -> int:
+        with self._without_records():
+            return super().n_trials(study)
+
+    @contextmanager
+    def _without_records(self) -> Iterator[None]:
+        with self._lock:
+            outer, self._no_records = self._no_records, True
+            try:
+                yield
+            finally:
+                self._no_records = outer
+
+    def _lend(self, study: str) -> Optional[tuple[list[Trial], int]]:
+        """The first read of every trial by a read-only handle (what a reading command does
+        first): the book's own records instead of copies, and the study's seq. The handle
+        keeps no use for them: any later read that needs records starts a new book from the
+        log (and its snapshot). A read-only handle usually reads every record once and then
+        asks only for changes, so copying 10^5 replicates (about 0.15 s) is saved; a handle
+        that reads on pays one more read of the log, once (later full reads copy).
+        ``None``: copy as usual (a writable handle, or not the first full read)."""
+        with self._lock:
+            if not self._may_lend:
+                return None
+            with self._locked(write=False) as book:
+                data = book.study(study)
+                self._may_lend, self._lent = False, True
+                return list(data.trials), data.seq
+
+    def _reset(self) -> None:
+        """Forget the replayed state: the next catch-up reads the snapshot and the log again."""
+        self._book, self._offset, self.snapshot_offset, self._lent = Book(), 0, 0, False
+
     # -- the log --------------------------------------------------------------------------------
     def _catch_up(self) -> None:
         """Replay the complete lines appended since the last call."""
@@ -198,33 +276,49 @@ class JournalStorage(PlannedStorage):
         size = os.fstat(fd).st_size
         if size <= self._offset:
             return
-        data = os.pread(fd, size - self._offset, self._offset)
-        end = data.rfind(b"\n")
-        if end < 0:
-            return  # only an unfinished line so far
-        lines = data[:end].decode("utf-8", errors="replace").split("\n")
-        with no_gc(len(lines)):
-            self._replay(lines)
-        self._offset += end + 1
+        # in pieces of about _CHUNK bytes: the text of a whole long log at once took more
+        # memory than its replayed state (fresh pages cost a new process as much as parsing)
+        with no_gc((size - self._offset) // _BYTES_PER_RECORD):
+            chunk = _CHUNK
+            while self._offset < size:
+                data = os.pread(fd, min(chunk, size - self._offset), self._offset)
+                end = data.rfind(b"\n")
+                if end < 0:
+                    if self._offset + len(data) >= size:
+                        return  # only an unfinished line so far
+                    chunk *= 2  # a line longer than the piece
+                    continue
+                self._replay(str(memoryview(data)[:end], "utf-8", "replace").split("\n"))
+                self._offset += end + 1
 
     def _replay(self, lines: list[str]) -> None:
+        """Apply each line's event to the book; unreadable lines and events that contradict
+        the state are skipped with a warning (one loop: 2.3 * 10^5 lines per 10^5 replicates)."""
         self.lines_replayed += len(lines)
+        book, scan, replayer, other = self._book, _scan, REPLAYERS.get, replay_fields
         for line in lines:
-            if not line.strip():
-                continue
-            try:
-                fields = _parse_line(line)
+            try:  # the C scanner for the compact lines uqhpo writes; _parse_line for the rest
+                fields, end = scan(line, 0)
+                if end != len(line):
+                    fields = _parse_line(line)
+            except StopIteration:
+                if not line.strip():
+                    continue
+                try:
+                    fields = _parse_line(line)
+                except ValueError:
+                    log.warning("journal %s: skipping an unreadable (torn) line", self.path)
+                    continue
             except ValueError:
                 log.warning("journal %s: skipping an unreadable (torn) line", self.path)
                 continue
-            if not isinstance(fields, dict):
+            if type(fields) is not dict:
                 log.warning("journal %s: skipping a line that is not a JSON object", self.path)
                 continue
             try:
-                self._book.apply(decode(fields))
+                replayer(fields.get("op"), other)(book, fields)
             except (StorageError, KeyError, TypeError, ValueError, AttributeError) as exc:
-                op = fields.get("op") if isinstance(fields, dict) else None
-                log.warning("journal %s: skipping operation %s: %s", self.path, op, exc)
+                log.warning("journal %s: skipping operation %s: %s", self.path, fields.get("op"), exc)
 
     # -- the snapshot ---------------------------------------------------------------------------
     def _load_snapshot(self, fd: int) -> None:

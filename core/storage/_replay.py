@@ -425,7 +425,12 @@ def _replay_add_trial(book: Book, d: dict) -> None:
         r.reports = []
         reps[_tuple(AttemptKey, (number, index, 0))] = r
         replicates.append(r)
-    seq = data.seq = data.seq + 1  # data.touch((number,))
+    _touch_one(data, number)
+
+
+def _touch_one(data: StudyData, number: int) -> None:
+    """``data.touch((number,))`` for one trial, as the replayers call it (no tuple to build)."""
+    seq = data.seq = data.seq + 1
     changed = data.changed
     changed.pop(number, None)
     changed[number] = seq
@@ -444,12 +449,7 @@ def _replay_claim(book: Book, d: dict) -> None:
     r.started = now
     if data._running is not None:
         data._running.add(_tuple(AttemptKey, key))
-    if type(trial) is not int:
-        trial = int(trial)
-    seq = data.seq = data.seq + 1
-    changed = data.changed
-    changed.pop(trial, None)
-    changed[trial] = seq
+    _touch_one(data, trial if type(trial) is int else int(trial))
 
 
 def _replay_heartbeat(book: Book, d: dict) -> None:
@@ -460,11 +460,7 @@ def _replay_heartbeat(book: Book, d: dict) -> None:
     if r is None or r.state is not _RUNNING:
         r = data.expect(AttemptKey(*key), _RUNNING)
     r.heartbeat = now
-    trial = int(trial)
-    seq = data.seq = data.seq + 1
-    changed = data.changed
-    changed.pop(trial, None)
-    changed[trial] = seq
+    _touch_one(data, int(trial))
 
 
 def _replay_finish(book: Book, d: dict) -> None:
@@ -486,12 +482,7 @@ def _replay_finish(book: Book, d: dict) -> None:
     r.finished = now
     if data._running is not None:
         data._running.discard(key)  # type: ignore[arg-type]
-    if type(trial) is not int:
-        trial = int(trial)
-    seq = data.seq = data.seq + 1
-    changed = data.changed
-    changed.pop(trial, None)
-    changed[trial] = seq
+    _touch_one(data, trial if type(trial) is int else int(trial))
 
 
 def _replay_report(book: Book, d: dict) -> None:

@@ -30,8 +30,8 @@ best mean plus the replicate spread (the larger of the two best configs' std); "
 (issue 8, target 5) whether, in the same seed, the best is ok at an epoch ratio <= 0.60.
 The last table puts the "best ok" rate next to its chance level: how often the rule holds
 between the unpruned studies of two different seeds, i.e. for a rerun with no pruner at
-all; and the median over seeds of the best mean's difference from the same seed's unpruned
-study, with a 90 % bootstrap interval over seeds.
+all; and the pruned studies' median best mean minus the unpruned ones', with a 90 % interval
+over seeds resampled in pairs (as in ``paired_bootstrap.py``).
 
 Usage::
 
@@ -208,22 +208,15 @@ def chance_level(rows: list[dict], app: str) -> tuple[int, int]:
     return sum(_best_ok(b, a) for a, b in pairs), len(pairs)
 
 
-def _paired_interval(diffs: list[float], level: float = 0.9, draws: int = 4000) -> tuple[float, float, float]:
-    """Median of ``diffs`` (one per seed) and its ``level`` bootstrap interval over seeds
-    (a fixed generator seed, so a re-print gives the same numbers)."""
-    import random  # noqa: PLC0415
-
-    rng = random.Random(20261203)
-    meds = sorted(statistics.median(rng.choices(diffs, k=len(diffs))) for _ in range(draws))
-    lo, hi = meds[int((1 - level) / 2 * draws)], meds[int((1 + level) / 2 * draws) - 1]
-    return statistics.median(diffs), lo, hi
-
-
 def seed_summary(rows: list[dict]) -> str:
-    """Per app and pruner: the best mean's difference from the unpruned study of the same seed
-    (median over seeds, 90 % bootstrap interval), the "best ok" rate next to the chance level
-    of two unpruned seeds (:func:`chance_level`), and the median epoch ratio."""
-    lines = ["| app | pruner | seeds | best mean − unpruned: median [90 %] | best ok | "
+    """Per app and pruner: median best mean minus the unpruned studies' median best mean, with
+    its 90 % interval over seeds resampled in pairs (``paired_bootstrap.paired_interval``, the
+    statistic of the optimizer tables), the "best ok" rate next to the chance level of two
+    unpruned seeds (:func:`chance_level`), and the median epoch ratio."""
+    import numpy as np  # noqa: PLC0415
+    from paired_bootstrap import paired_interval  # noqa: PLC0415  (benchmarks/ is the script's folder)
+
+    lines = ["| app | pruner | seeds | median best mean − unpruned [90 %] | best ok | "
              "best ok between two unpruned seeds (chance) | median epoch ratio |", "|" + "---|" * 7]
     for app in dict.fromkeys(r["app"] for r in rows):
         passed, pairs = chance_level(rows, app)
@@ -233,7 +226,10 @@ def seed_summary(rows: list[dict]) -> str:
             if len(sel) < 2:
                 continue
             base = {r["seed"]: r for r in rows if (r["app"], r["pruner"]) == (app, "none")}
-            med, lo, hi = _paired_interval([r["mean"] - base[r["seed"]]["mean"] for r in sel])
+            pruned = np.array([r["mean"] for r in sel])
+            unpruned = np.array([base[r["seed"]]["mean"] for r in sel])
+            med = float(np.median(pruned) - np.median(unpruned))
+            lo, hi = paired_interval(pruned, unpruned, np.random.default_rng(20261203))
             ok = sum(bool(r["ok"]) for r in sel)
             lines.append(f"| {app} | {pruner} | {len(sel)} | {med:+.3g} [{lo:+.3g}, {hi:+.3g}] | "
                          f"{ok} of {len(sel)} ({ok / len(sel):.0%}) | {chance} | "

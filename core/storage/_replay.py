@@ -364,6 +364,7 @@ Replayer = Callable[[Book, dict], None]
 _WAITING, _RUNNING = State.WAITING, State.RUNNING
 _STATES = {s.value: s for s in State}
 _WAITING_OR_RUNNING = (State.WAITING, State.RUNNING)
+_ONLY_WAITING, _ONLY_RUNNING = (State.WAITING,), (State.RUNNING,)
 _MISSING = dataclasses.MISSING
 #: new trials and replicates are built by setting their fields in order (as their ``__init__``
 #: does, so they get the same compact layout, in 2/3 of the time) while they have exactly these
@@ -436,13 +437,20 @@ def _touch_one(data: StudyData, number: int) -> None:
     changed[number] = seq
 
 
+def _attempt(book: Book, study: Any, key: tuple, states: tuple[State, ...]) -> tuple[StudyData, Replicate]:
+    """The study's data and its attempt ``key`` = (trial, index, attempt), which must be in one
+    of ``states`` (else ``StudyData.expect`` raises with the handlers' message)."""
+    data = book.studies.get(study) or _unknown(study)
+    r = data.reps.get(key)  # type: ignore[call-overload]
+    if r is None or r.state not in states:
+        r = data.expect(AttemptKey(*key), *states)
+    return data, r
+
+
 def _replay_claim(book: Book, d: dict) -> None:
     study, trial, index, attempt, worker, now = d["study"], d["trial"], d["index"], d["attempt"], d["worker"], d["now"]
-    data = book.studies.get(study) or _unknown(study)
     key = (trial, index, attempt)
-    r = data.reps.get(key)  # type: ignore[call-overload]
-    if r is None or r.state is not _WAITING:
-        r = data.expect(AttemptKey(*key), _WAITING)
+    data, r = _attempt(book, study, key, _ONLY_WAITING)
     r.state = _RUNNING
     r.worker = worker
     r.heartbeat = now
@@ -454,11 +462,7 @@ def _replay_claim(book: Book, d: dict) -> None:
 
 def _replay_heartbeat(book: Book, d: dict) -> None:
     study, trial, index, attempt, now = d["study"], d["trial"], d["index"], d["attempt"], d["now"]
-    data = book.studies.get(study) or _unknown(study)
-    key = (trial, index, attempt)
-    r = data.reps.get(key)  # type: ignore[call-overload]
-    if r is None or r.state is not _RUNNING:
-        r = data.expect(AttemptKey(*key), _RUNNING)
+    data, r = _attempt(book, study, (trial, index, attempt), _ONLY_RUNNING)
     r.heartbeat = now
     _touch_one(data, int(trial))
 
@@ -469,11 +473,8 @@ def _replay_finish(book: Book, d: dict) -> None:
     if state is None:
         state = State(value)
     loss, metrics, runtime, error, now = d["loss"], d["metrics"], d["runtime"], d["error"], d["now"]
-    data = book.studies.get(study) or _unknown(study)
     key = (trial, index, attempt)
-    r = data.reps.get(key)  # type: ignore[call-overload]
-    if r is None or (r.state is not _RUNNING and r.state is not _WAITING):
-        r = data.expect(AttemptKey(*key), *_WAITING_OR_RUNNING)
+    data, r = _attempt(book, study, key, _WAITING_OR_RUNNING)
     r.state = state
     r.loss = loss
     r.metrics = metrics
@@ -488,13 +489,9 @@ def _replay_finish(book: Book, d: dict) -> None:
 def _replay_report(book: Book, d: dict) -> None:
     study, trial, index, attempt, step, metrics = (d["study"], d["trial"], d["index"], d["attempt"], d["step"],
                                                    d["metrics"])
-    data = book.studies.get(study) or _unknown(study)
-    key = (trial, index, attempt)
-    r = data.reps.get(key)  # type: ignore[call-overload]
-    if r is None or (r.state is not _RUNNING and r.state is not _WAITING):
-        r = data.expect(AttemptKey(*key), *_WAITING_OR_RUNNING)
+    data, r = _attempt(book, study, (trial, index, attempt), _WAITING_OR_RUNNING)
     r.reports.append((step, metrics))
-    data.touch((int(trial),))
+    _touch_one(data, int(trial))
 
 
 def _replay_other(book: Book, d: dict) -> None:

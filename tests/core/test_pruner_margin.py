@@ -105,7 +105,10 @@ def test_yaml_accepts_margin_and_names_the_key_when_bad(tmp_path):
     from uqhpo.config import load_config  # noqa: PLC0415
 
     path = tmp_path / "c.yaml"
-    base = "task: uqhpo.apps.template:task\nbudget: {trials: 2}\n"
+    # A synthetic task: the test must not depend on a generated data file (CI runs on a clean clone).
+    base = ("task: uqhpo.testing.tasks:reporting\n"
+            "space: {x: {type: real, low: 0.0, high: 1.0}, steps: {type: fixed, value: 4}}\n"
+            "budget: {trials: 2}\n")
     path.write_text(base + "pruner: {name: asha, margin: 1.5}\n")
     assert load_config(path).pruner.spec() == {"name": "asha", "margin": 1.5}
     path.write_text(base + "pruner: {name: asha, margin: -1}\n")

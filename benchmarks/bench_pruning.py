@@ -41,6 +41,7 @@ Usage::
     python benchmarks/bench_pruning.py --tables-only           # re-print from the stored studies
     python benchmarks/bench_pruning.py --pruners asha-frac --reuse   # add a variant, keep the stored runs
     python benchmarks/bench_pruning.py --pruners asha,asha-frac --pruned-trials 20,24 --seeds 10,11
+    python benchmarks/bench_pruning.py --pruners adaptive,asha@24 --seeds 0,1   # one label, its own trials
 
 Timings on a shared machine are noisy; every ratio is against the unpruned study of the
 same app and seed measured in the same run.
@@ -72,6 +73,11 @@ PRUNERS = {
     "asha-frac3": ["pruner={name: asha, min_steps: 3, reduction_factor: 3, min_trials: 3, budget_key: epochs}"],
     "asha-frac-e2": ["pruner={name: asha, min_steps: 2, reduction_factor: 2, min_trials: 3, budget_key: epochs}"],
 }
+#: variants that also change the replication: "adaptive" trains each new config once and
+#: tops the incumbent up to the replicates (``uq.adaptive``), with no pruner and with ASHA
+PRUNERS["adaptive"] = ["uq.adaptive=true"]
+PRUNERS["asha-ad"] = [*PRUNERS["asha"], "uq.adaptive=true"]
+PRUNERS["asha-frac-ad"] = [*PRUNERS["asha-frac"], "uq.adaptive=true"]
 #: "-mK": the same rule sparing a config within K standard errors of the cutoff (``margin: K``)
 for _base in ("median", "asha", "median-frac", "asha-frac"):
     for _k in (1, 2):
@@ -211,30 +217,52 @@ def chance_level(rows: list[dict], app: str) -> tuple[int, int]:
 def seed_summary(rows: list[dict]) -> str:
     """Per app and pruner: median best mean minus the unpruned studies' median best mean, with
     its 90 % interval over seeds resampled in pairs (``paired_bootstrap.paired_interval``, the
-    statistic of the optimizer tables), the "best ok" rate next to the chance level of two
-    unpruned seeds (:func:`chance_level`), and the median epoch ratio."""
+    statistic of the optimizer tables); the same for the test loss of the recommended config
+    (a split neither the search nor the pruner sees, so free of the winner's curse of a
+    minimum over many noisy means); the "best ok" rate next to the chance level of two
+    unpruned seeds (:func:`chance_level`); and the median epoch ratio. The header gives the
+    scale: the median replicate std of the unpruned studies' best configs."""
     import numpy as np  # noqa: PLC0415
     from paired_bootstrap import paired_interval  # noqa: PLC0415  (benchmarks/ is the script's folder)
 
-    lines = ["| app | pruner | seeds | median best mean − unpruned [90 %] | best ok | "
-             "best ok between two unpruned seeds (chance) | median epoch ratio |", "|" + "---|" * 7]
+    def gap(sel: list[dict], base: dict, key: str) -> str:
+        pruned = np.array([r[key] for r in sel], dtype=float)
+        unpruned = np.array([base[r["seed"]][key] for r in sel], dtype=float)
+        if not (np.isfinite(pruned).all() and np.isfinite(unpruned).all()):
+            return "-"
+        lo, hi = paired_interval(pruned, unpruned, np.random.default_rng(20261203))
+        return f"{float(np.median(pruned) - np.median(unpruned)):+.3g} [{lo:+.3g}, {hi:+.3g}]"
+
+    lines = []
+    for app in dict.fromkeys(r["app"] for r in rows):
+        base = {r["seed"]: r for r in rows if (r["app"], r["pruner"]) == (app, "none")}
+        if base:
+            lines.append(f"{app}: median replicate std of the unpruned best configs "
+                         f"{statistics.median(r['std'] for r in base.values()):.3g} ({len(base)} seeds)")
+    lines += ["", "| app | pruner | seeds | median best mean − unpruned [90 %] | median test loss − unpruned [90 %] | "
+              "best ok | best ok between two unpruned seeds (chance) | median epoch ratio |", "|" + "---|" * 8]
     for app in dict.fromkeys(r["app"] for r in rows):
         passed, pairs = chance_level(rows, app)
         chance = f"{passed} of {pairs} ({passed / pairs:.0%})" if pairs else "-"
+        base = {r["seed"]: r for r in rows if (r["app"], r["pruner"]) == (app, "none")}
         for pruner in dict.fromkeys(r["pruner"] for r in rows if r["pruner"] != "none"):
             sel = [r for r in rows if (r["app"], r["pruner"]) == (app, pruner) and r["ok"] is not None]
             if len(sel) < 2:
                 continue
-            base = {r["seed"]: r for r in rows if (r["app"], r["pruner"]) == (app, "none")}
-            pruned = np.array([r["mean"] for r in sel])
-            unpruned = np.array([base[r["seed"]]["mean"] for r in sel])
-            med = float(np.median(pruned) - np.median(unpruned))
-            lo, hi = paired_interval(pruned, unpruned, np.random.default_rng(20261203))
             ok = sum(bool(r["ok"]) for r in sel)
-            lines.append(f"| {app} | {pruner} | {len(sel)} | {med:+.3g} [{lo:+.3g}, {hi:+.3g}] | "
+            lines.append(f"| {app} | {pruner} | {len(sel)} | {gap(sel, base, 'mean')} | {gap(sel, base, 'test')} | "
                          f"{ok} of {len(sel)} ({ok / len(sel):.0%}) | {chance} | "
                          f"{statistics.median(r['epoch_ratio'] for r in sel):.2f} |")
     return "\n".join(lines)
+
+
+def unknown_labels(labels: list[str]) -> list[str]:
+    """The labels of ``--pruners`` that name no variant: a key of :data:`PRUNERS`, optionally
+    with its own number of trials (``asha@24``, as ``--pruned-trials`` writes them)."""
+    def known(label: str) -> bool:
+        pruner, at, trials = label.partition("@")
+        return pruner in PRUNERS and (not at or (trials.isdigit() and int(trials) > 0))
+    return [x for x in labels if not known(x)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     apps = [a for a in args.apps.split(",") if a]
     pruners = [x for x in args.pruners.split(",") if x]
-    unknown = [x for x in pruners if x not in PRUNERS]
+    unknown = unknown_labels(pruners)
     if unknown:
         raise SystemExit(f"--pruners: unknown {unknown[0]!r}; choose from {', '.join(PRUNERS)}")
     if "none" not in pruners:
@@ -263,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = [int(n) for n in args.pruned_trials.split(",") if n]
     if any(n <= 0 for n in extra):
         raise SystemExit(f"--pruned-trials: numbers of trials must be positive, got {args.pruned_trials!r}")
-    pruners += [f"{x}@{n}" for n in extra for x in pruners if x != "none"]
+    pruners += [f"{x}@{n}" for n in extra for x in pruners if x != "none" and "@" not in x]
     seeds = [int(s) for s in args.seeds.split(",") if s]
     rows = []
     for app in apps:

@@ -10,8 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import bench_pruning as BP  # noqa: E402
 
 
-def _row(pruner: str, seed: int, mean: float, std: float = 0.01, epochs: int = 100) -> dict:
-    return {"app": "a", "pruner": pruner, "seed": seed, "mean": mean, "std": std, "epochs": epochs,
+def _row(pruner: str, seed: int, mean: float, std: float = 0.01, epochs: int = 100, test: float = 0.0) -> dict:
+    return {"app": "a", "pruner": pruner, "seed": seed, "mean": mean, "std": std, "epochs": epochs, "test": test,
             "train_s": 1.0, "train_s_after0": 1.0, "cpu": 1.0}
 
 
@@ -23,11 +23,17 @@ def test_chance_level_counts_ordered_pairs_of_unpruned_seeds():
 
 
 def test_seed_summary_gives_the_paired_median_difference_and_the_chance_level():
-    rows = [_row("none", s, 1.0 + s) for s in range(4)] + \
-           [_row("asha", s, 1.0 + s + 0.5, epochs=40) for s in range(4)]
+    rows = [_row("none", s, 1.0 + s, test=2.0 + s) for s in range(4)] + \
+           [_row("asha", s, 1.0 + s + 0.5, epochs=40, test=2.0 + s - 0.25) for s in range(4)]
     text = BP.seed_summary(BP._with_ratios(rows))
     line = next(li for li in text.splitlines() if "| asha |" in li)
-    assert "+0.5 [+0.5, +0.5]" in line         # the same shift in every seed
+    assert "+0.5 [+0.5, +0.5] | -0.25 [-0.25, -0.25] |" in line   # the same shifts in every seed: best mean, test
+    assert "median replicate std of the unpruned best configs 0.01 (4 seeds)" in text
     assert "0 of 4 (0%)" in line                # never within 0.01 of its own baseline
     assert "6 of 12 (50%)" in line              # unpruned seeds 1 apart: ok only against a worse one
     assert line.rstrip().endswith("| 0.40 |")   # epoch ratio
+
+
+def test_labels_may_carry_their_own_trials_and_unknown_ones_are_named():
+    assert BP.unknown_labels(["none", "asha", "asha@24", "adaptive"]) == []
+    assert BP.unknown_labels(["asha@x", "hyperband", "asha@0", "asha@"]) == ["asha@x", "hyperband", "asha@0", "asha@"]

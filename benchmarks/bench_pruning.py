@@ -42,6 +42,7 @@ Usage::
     python benchmarks/bench_pruning.py --pruners asha-frac --reuse   # add a variant, keep the stored runs
     python benchmarks/bench_pruning.py --pruners asha,asha-frac --pruned-trials 20,24 --seeds 10,11
     python benchmarks/bench_pruning.py --pruners adaptive,asha@24 --seeds 0,1   # one label, its own trials
+    python benchmarks/bench_pruning.py --trials 48 --pruners asha-frac,asha@72 --out /tmp/p48   # a larger study
 
 Timings on a shared machine are noisy; every ratio is against the unpruned study of the
 same app and seed measured in the same run.
@@ -100,11 +101,12 @@ def _name(app: str, label: str, seed: int) -> str:
     return stem if seed == 0 else f"{stem}_s{seed}"
 
 
-def run_study(app: str, label: str, seed: int, out: Path, workers: int) -> float:
-    """One quick study through the CLI (``label``: a pruner, ``@N`` for N trials); returns its
-    wall time (s)."""
+def run_study(app: str, label: str, seed: int, out: Path, workers: int, base_trials: int | None = None) -> float:
+    """One quick study through the CLI (``label``: a pruner, ``@N`` for N trials, else
+    ``base_trials``, else the config's); returns its wall time (s)."""
     name = _name(app, label, seed)
     pruner, trials = _split(label)
+    trials = base_trials if trials is None else trials
     cmd = [sys.executable, "-m", "uqhpo.cli", "run", str(ROOT / "apps" / app / "configs" / "quick.yaml"),
            "--set", f"study={name}", "--set", f"storage=sqlite:///{out / f'{name}.db'}", "--set", f"seed={seed}",
            "--set", f"output={out / name}", "--set", f"executor.workers={workers}", "--quiet"]
@@ -256,6 +258,36 @@ def seed_summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def rank_summary(rows: list[dict], out: Path) -> str:
+    """Per app, over its unpruned studies: do early ranks predict final ones? At each of ASHA's
+    rungs (1/9, 1/3, 2/3 of each config's epochs) the median Spearman correlation between the
+    early and the final values, and in how many studies the config that ended best was within
+    the best third there (``uqhpo prune-check``, :mod:`uqhpo.analysis.rank_agreement`)."""
+    import uqhpo  # noqa: PLC0415
+    from uqhpo.analysis.rank_agreement import DEFAULT_FRACTIONS, early_rank_agreement  # noqa: PLC0415
+
+    lines = ["| app | unpruned studies | " + " | ".join(f"at {f:.2f}: median rank correlation, best within the "
+                                                         f"best third" for f in DEFAULT_FRACTIONS) + " |",
+             "|" + "---|" * (2 + len(DEFAULT_FRACTIONS))]
+    for app in dict.fromkeys(r["app"] for r in rows):
+        per_study = []
+        for r in rows:
+            if (r["app"], r["pruner"]) == (app, "none"):
+                name = _name(app, "none", r["seed"])
+                study = uqhpo.load_study(f"sqlite:///{out / f'{name}.db'}", name)
+                per_study.append(early_rank_agreement(study.all_trials(), study.trials,
+                                                      direction=study.settings.direction))
+        if not per_study:
+            continue
+        cells = []
+        for i in range(len(DEFAULT_FRACTIONS)):
+            rhos = [s[i].spearman for s in per_study if math.isfinite(s[i].spearman)]
+            rho = f"{statistics.median(rhos):+.2f}" if rhos else "-"
+            cells.append(f"{rho}, {sum(s[i].kept for s in per_study)} of {len(per_study)}")
+        lines.append(f"| {app} | {len(per_study)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def unknown_labels(labels: list[str]) -> list[str]:
     """The labels of ``--pruners`` that name no variant: a key of :data:`PRUNERS`, optionally
     with its own number of trials (``asha@24``, as ``--pruned-trials`` writes them)."""
@@ -276,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pruned-trials", default="",
                    help="comma-separated numbers of trials: each pruner also runs with budget.trials=N "
                         "(rows <pruner>@N), against the unpruned study with the config's trials")
+    p.add_argument("--trials", type=int, default=None,
+                   help="trials of every study whose label has no @N, the unpruned baseline included "
+                        "(default: the quick config's); give each number its own --out, the study names do not say it")
     p.add_argument("--reuse", action="store_true",
                    help="keep the studies already finished under --out (their .wall file exists), run the others")
     args = p.parse_args(argv)
@@ -288,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--pruners: unknown {unknown[0]!r}; choose from {', '.join(PRUNERS)}")
     if "none" not in pruners:
         pruners = ["none", *pruners]   # the baseline of every ratio
+    if args.trials is not None and args.trials <= 0:
+        raise SystemExit(f"--trials: must be positive, got {args.trials}")
     extra = [int(n) for n in args.pruned_trials.split(",") if n]
     if any(n <= 0 for n in extra):
         raise SystemExit(f"--pruned-trials: numbers of trials must be positive, got {args.pruned_trials!r}")
@@ -304,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.tables_only and not done:
                     for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
                         stale.unlink(missing_ok=True)
-                    wall = run_study(app, pruner, seed, out, args.workers)
+                    wall = run_study(app, pruner, seed, out, args.workers, args.trials)
                     print(f"{app} / seed {seed} / {pruner}: {wall:.0f} s", file=sys.stderr, flush=True)
                 if db.exists():
                     rows.append(measure(app, pruner, seed, out))
@@ -314,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(rows))
     print()
     print(seed_summary(rows))
+    print()
+    print(rank_summary(rows, out))
     return 0
 
 

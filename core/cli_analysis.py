@@ -1,4 +1,4 @@
-"""The analysis commands of the ``uqhpo`` CLI: plot, compare, sweep, focus.
+"""The analysis commands of the ``uqhpo`` CLI: plot, compare, sweep, focus, prune-check.
 
 :func:`add_parsers` registers them; :data:`COMMANDS` maps names to handlers.
 
@@ -9,6 +9,8 @@
   epochs) with replicates on the config's executor, then the "bowl" figure.
 * ``focus STUDY [--around best --width 0.2 | --bounds NAME=lo:hi ...]``: a new study on a
   sub-box, seeded with the parent's results inside it and linked to the parent.
+* ``prune-check STUDY``: in a study run without a pruner, would pruning have kept the best
+  config? Early ranks of the learning curves against final ones.
 """
 from __future__ import annotations
 
@@ -25,6 +27,26 @@ def _formats(text: str) -> tuple[str, ...]:
     if bad or not formats:
         raise argparse.ArgumentTypeError(f"--format: expected png, pdf and/or svg, got {text!r}")
     return formats
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(f) for f in text.split(",") if f.strip())
+    except ValueError:
+        values = ()
+    if not values or any(not (0 < f <= 1) for f in values):
+        raise argparse.ArgumentTypeError(f"expected numbers in (0, 1] like 0.11,0.33,0.67, got {text!r}")
+    return values
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 < value <= 1):
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1] like 0.33, got {text!r}")
+    return value
 
 
 def _steps(text: str) -> list[int]:
@@ -226,6 +248,30 @@ def cmd_focus(args: argparse.Namespace) -> int:
     return _optimize(study, cfg, n_trials, args, f"{url} --study {name}")
 
 
+# -- prune-check --------------------------------------------------------------------------------
+def cmd_prune_check(args: argparse.Namespace) -> int:
+    from .analysis.rank_agreement import early_rank_agreement, verdict  # noqa: PLC0415
+
+    study, _ = open_study(args.target, args.study)
+    try:
+        rows = early_rank_agreement(study.all_trials(), study.trials, args.metric, args.fractions, args.keep,
+                                    study.settings.direction)
+    except ValueError as e:
+        raise UserError(f"prune-check of study '{study.name}': {e}") from None
+    best = rows[0].best_number
+    print(f"study '{study.name}': {rows[0].n_configs} completed configs; does the rank at a fraction of each "
+          f"config's epochs predict the final objective?")
+    header = ("fraction of epochs", "rank correlation", f"rank of the final best (trial {best})",
+              f"within the best {args.keep:.0%}")
+    table = [header] + [(f"{r.fraction:.2f}", "-" if r.spearman != r.spearman else f"{r.spearman:+.2f}",
+                         f"{r.best_rank} of {r.n_configs}", "yes" if r.kept else "no") for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  " + "  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+    print(verdict(rows, args.keep))
+    return 0
+
+
 # -- parsers ------------------------------------------------------------------------------------
 def add_parsers(sub: Any) -> None:
     """Register the analysis sub-commands on the CLI's sub-parsers."""
@@ -249,6 +295,17 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--steps", type=_steps, help="param with --group epoch: the epochs to draw, e.g. 20,100,200")
     c.add_argument("--metric", help="curves/param: the reported metric (default val_loss, loss, ...)")
     c.add_argument("--top", type=int, default=5, help="curves: the k best configs (default 5)")
+
+    c = sub.add_parser("prune-check", help="in a study run without a pruner: would pruning have kept the best "
+                                           "config? (early ranks of the learning curves against final ones)")
+    c.add_argument("target", metavar="STORAGE_OR_CONFIG", help="storage URL, .db/.jsonl path or YAML config")
+    c.add_argument("--study", help="study name (needed when the storage holds several)")
+    c.add_argument("--metric", help="the reported metric (default val_loss, loss, ...)")
+    c.add_argument("--fractions", type=_fractions, default=(1 / 9, 1 / 3, 2 / 3),
+                   help="fractions of each config's epochs to compare at (default: ASHA's rungs with "
+                        "reduction factor 3, 0.11,0.33,0.67)")
+    c.add_argument("--keep", type=_share, default=1 / 3,
+                   help="share of configs a pruner keeps at each fraction (default 0.33)")
 
     c = sub.add_parser("compare", help="best so far of several studies: median and IQR per strategy")
     c.add_argument("targets", nargs="+", metavar="STUDY", help="storages (every study in each) or YAML configs")
@@ -285,6 +342,7 @@ def add_parsers(sub: Any) -> None:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "plot": cmd_plot, "compare": cmd_compare, "sweep": cmd_sweep, "focus": cmd_focus}
+    "plot": cmd_plot, "compare": cmd_compare, "sweep": cmd_sweep, "focus": cmd_focus, "prune-check": cmd_prune_check}
 
-__all__ = ["add_parsers", "COMMANDS", "cmd_plot", "cmd_compare", "cmd_sweep", "cmd_focus", "stored_user"]
+__all__ = ["add_parsers", "COMMANDS", "cmd_plot", "cmd_compare", "cmd_sweep", "cmd_focus", "cmd_prune_check",
+           "stored_user"]

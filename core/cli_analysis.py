@@ -269,6 +269,10 @@ def cmd_prune_check(args: argparse.Namespace) -> int:
     for row in table:
         print("  " + "  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
     print(verdict(rows, args.keep))
+    pruned = sum(t.state.value == "PRUNED" for t in study.all_trials())
+    if pruned:
+        print(f"note: {pruned} trial(s) of this study were pruned and take no part; the check is meant for a "
+              f"study run without a pruner")
     return 0
 
 

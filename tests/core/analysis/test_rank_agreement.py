@@ -131,3 +131,17 @@ def test_cli_error_is_one_line_naming_the_study(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["prune-check", str(tmp_path / "n.db"), "--fractions", "0.5,x"])
     assert "--fractions: expected numbers in (0, 1]" in capsys.readouterr().err
+
+
+def test_cli_notes_pruned_trials_take_no_part(tmp_path, capsys):
+    path = _stored_study(tmp_path, crossing=False)
+    study = uqhpo.load_study(f"sqlite:///{path}", "s")
+    trial = study.ask()
+    rep = study.storage.claim("s", worker="w", trial=trial.number, index=0, now=10.0)
+    study.storage.add_report("s", trial.number, 0, rep.attempt, 1, {"val_loss": 0.01})
+    study.storage.finish("s", trial.number, 0, rep.attempt, State.PRUNED, loss=0.01, runtime=1.0, now=11.0)
+    study.storage.close()
+    assert main(["prune-check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "6 completed configs" in out and "would have kept it" in out
+    assert "note: 1 trial(s) of this study were pruned and take no part" in out

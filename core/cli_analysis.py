@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -253,8 +254,9 @@ def cmd_prune_check(args: argparse.Namespace) -> int:
     from .analysis.rank_agreement import early_rank_agreement, verdict  # noqa: PLC0415
 
     study, _ = open_study(args.target, args.study)
+    trials = study.all_trials()
     try:
-        rows = early_rank_agreement(study.all_trials(), study.trials, args.metric, args.fractions, args.keep,
+        rows = early_rank_agreement(trials, study.trials, args.metric, args.fractions, args.keep,
                                     study.settings.direction)
     except ValueError as e:
         raise UserError(f"prune-check of study '{study.name}': {e}") from None
@@ -263,13 +265,13 @@ def cmd_prune_check(args: argparse.Namespace) -> int:
           f"config's epochs predict the final objective?")
     header = ("fraction of epochs", "rank correlation", f"rank of the final best (trial {best})",
               f"within the best {args.keep:.0%}")
-    table = [header] + [(f"{r.fraction:.2f}", "-" if r.spearman != r.spearman else f"{r.spearman:+.2f}",
+    table = [header] + [(f"{r.fraction:.2f}", "-" if math.isnan(r.spearman) else f"{r.spearman:+.2f}",
                          f"{r.best_rank} of {r.n_configs}", "yes" if r.kept else "no") for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  " + "  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
     print(verdict(rows, args.keep))
-    pruned = sum(t.state.value == "PRUNED" for t in study.all_trials())
+    pruned = sum(t.state.value == "PRUNED" for t in trials)
     if pruned:
         print(f"note: {pruned} trial(s) of this study were pruned and take no part; the check is meant for a "
               f"study run without a pruner")

@@ -6,13 +6,14 @@ ends best), a pruner stops the eventual best. Run a small study without a pruner
 its own curves: at each fraction of every config's epochs, how well the ranks there agree
 with the final objective (Spearman's rho), and where the config that ended best stood.
 
-The early value of a config at fraction ``f`` is the mean over its replicates of the running
-best of the reported metric up to step ``ceil(f * last step)`` of that replicate (at least
-its first report), which is what the pruners compare (``budget_key`` mode). Only completed
-trials take part; the final value is the study's objective (mean + kappa * std). Each config
-is ranked against every other completed one: an asynchronous pruner (ASHA) sees only the
-configs that reached the rung before it, so this check answers for a pruner that knew every
-curve; a live one decides on fewer, and its stopped configs also steer the search elsewhere.
+The early value of a config at fraction ``f`` is read from the pruners' own
+:class:`uqhpo.pruners.Curves` with the config's budget set to the last step it reported: the
+mean over its replicates of the running best of the metric up to step ``ceil(f * budget)``,
+what a pruner with ``budget_key`` compares. Only completed trials take part; the final value
+is the study's objective (mean + kappa * std). Each config is ranked against every other
+completed one: an asynchronous pruner (ASHA) sees only the configs that reached the rung
+before it, so this check answers for a pruner that knew every curve; a live one decides on
+fewer, and its stopped configs also steer the search elsewhere.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..pruners import Curves
 from ..trial import Trial
 from .curves import default_metric, replicate_series
 
@@ -54,16 +56,6 @@ class EarlyRanks:
     best_rank: int
     kept: bool
     best_number: int
-
-
-def _early_value(series: list[dict[int, float]], fraction: float, sign: float) -> float:
-    """Mean over replicates of the running best up to ``fraction`` of each one's last step."""
-    values = []
-    for rep in series:
-        steps = sorted(rep)
-        cut = max(steps[0], math.ceil(fraction * steps[-1] - 1e-9))
-        values.append(min(sign * rep[s] for s in steps if s <= cut))
-    return float(np.mean(values))
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -103,20 +95,24 @@ def early_rank_agreement(trials: Sequence[Trial], summaries: Sequence[Any], metr
     metric = default_metric(trials, metric)
     sign = 1.0 if direction == "minimize" else -1.0
     by_number = {t.number: t for t in trials}
-    finals, series = [], []
+    finals = []
+    curves = Curves(metric, sign)
     for s in summaries:
         trial = by_number.get(s.number)
         reps = replicate_series(trial, metric) if trial is not None and math.isfinite(s.value) else []
-        if reps:
+        if reps and max(max(rep) for rep in reps) >= 1:  # a curve to cut: reports beyond step 0
             finals.append((s.number, sign * float(s.value)))
-            series.append(reps)
+            for index, rep in enumerate(reps):
+                for step in sorted(rep):
+                    curves.add(s.number, index, 0, step, {metric: rep[step]})
+            curves.set_budget(s.number, max(max(rep) for rep in reps))
     if len(finals) < 2:
         raise ValueError(f"needs at least 2 completed configs that reported '{metric}', found {len(finals)}")
     final = np.array([v for _, v in finals])                       # (n,)
     best = int(np.argmin(final))
     rows = []
     for f in fractions:
-        early = np.array([_early_value(reps, f, sign) for reps in series])  # (n,)
+        early = np.array([curves.value_at_fraction(number, f) for number, _ in finals])  # (n,)
         rank = 1 + int((early < early[best]).sum())
         rows.append(EarlyRanks(fraction=float(f), n_configs=len(final), spearman=_spearman(early, final),
                                best_rank=rank, kept=rank <= math.ceil(keep * len(final)),

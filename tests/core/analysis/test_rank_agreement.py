@@ -48,7 +48,7 @@ def test_crossing_curves_rank_the_final_best_last_early():
     assert "trial 0" in text and "ranked 6 of 6 at 0.11" in text and "would have stopped it" in text
 
 
-def test_each_replicate_is_cut_at_its_own_budget_and_takes_its_running_best():
+def test_each_config_is_cut_at_its_own_budget_and_takes_its_running_best():
     # trial 0 trains 9 epochs: at 1/3 its running best up to step 3 is 1.0 (a spike at step 3 does not count);
     # trial 1 trains 3 epochs: at 1/3 only its step 1 (2.0) counts, though it reaches 0.2 later
     t0 = _trial(0, [[4.0, 1.0, 9.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]])
